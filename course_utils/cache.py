@@ -1,0 +1,94 @@
+"""Train once, reuse everywhere: checkpoints keyed by a hash of the config (chapter 1).
+
+A checkpoint holds the weights, the :class:`~course_utils.train.History` (with any epoch
+snapshots) and the config. It is written to a temporary file and renamed into place, so an
+interrupted run never leaves a half-written checkpoint behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from . import config as _config
+from .train import History
+
+
+def config_key(name: str, cfg: dict) -> str:
+    """Stable short hash of a model name and its config (any JSON-able dict)."""
+    blob = json.dumps({"name": name, "config": cfg}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(name: str, cfg: dict) -> Path:
+    """Where the checkpoint for ``name`` with ``cfg`` lives in the cache folder."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return _config.cache_dir() / f"{safe}-{config_key(name, cfg)}.pt"
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _force_from_env() -> bool:
+    return os.environ.get("COURSE_RETRAIN", "0").lower() in {"1", "true", "yes"}
+
+
+def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
+                  train_fn: Callable[[nn.Module], History | dict], force: bool | None = None,
+                  map_location="cpu") -> tuple[nn.Module, History | dict]:
+    """Return ``(model, history)`` for ``name`` trained with ``cfg``: from the cache when a
+    checkpoint with the same config exists, else by ``build()`` + ``train_fn(model)`` and then
+    saved (chapter 1). The model comes back in eval mode on :func:`config.device`.
+
+    ``cfg`` must hold everything that changes the result (data size, epochs, lr, seed...).
+    ``force=True`` (or ``COURSE_RETRAIN=1``) retrains and overwrites. ``train_fn`` may return
+    a :class:`History` or any picklable dict of curves.
+    """
+    force = _force_from_env() if force is None else force
+    path = checkpoint_path(name, cfg)
+    model = build()
+    if path.exists() and not force:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        model.load_state_dict(ckpt["state_dict"])
+        history = ckpt["history"]
+        if isinstance(history, dict) and ckpt.get("history_type") == "History":
+            snaps = history.pop("snapshots", {})
+            history = History.from_dict(history)
+            history.snapshots = snaps
+        return model.to(_config.device()).eval(), history
+    history = train_fn(model)
+    payload = history
+    if isinstance(history, History):
+        payload = dict(history.to_dict(), snapshots=history.snapshots)
+    atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                 "history": payload,
+                 "history_type": "History" if isinstance(history, History) else "dict",
+                 "config": cfg, "name": name}, path)
+    return model.to(_config.device()).eval(), history
+
+
+def load_snapshot(model: nn.Module, history: History, epoch: int) -> nn.Module:
+    """Load the weights saved after ``epoch`` into ``model`` (chapters 6 and 8)."""
+    if epoch not in history.snapshots:
+        raise KeyError(f"no snapshot for epoch {epoch}; saved: {sorted(history.snapshots)}")
+    model.load_state_dict(history.snapshots[epoch])
+    return model.eval()

@@ -1,0 +1,7 @@
+"""Attribution and visualisation methods written from scratch (chapters 6, 8, 9 and 10).
+
+Shared rules: hooks live inside ``with`` blocks and are removed in ``finally``; the model's
+train/eval mode and every parameter's ``requires_grad`` are restored on the way out;
+gradients are taken with ``torch.autograd.grad`` so parameter ``.grad`` stays untouched.
+"""
+from .common import frozen_eval, relu_backward_rule  # noqa: F401

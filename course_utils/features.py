@@ -1,0 +1,81 @@
+"""Capture intermediate activations with forward hooks, always removed (chapter 1)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+
+
+def get_module(model: nn.Module, layer: str | nn.Module) -> nn.Module:
+    """Resolve ``layer`` (a dotted name like ``"features.3"`` or a module) inside ``model``."""
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise ValueError(f"layer {type(layer).__name__} is not a submodule of {type(model).__name__}")
+        return layer
+    modules = dict(model.named_modules())
+    if layer not in modules or layer == "":
+        names = [n for n in modules if n]
+        raise ValueError(f"no layer named {layer!r} in {type(model).__name__}; available: {names}")
+    return modules[layer]
+
+
+def module_name(model: nn.Module, layer: nn.Module) -> str:
+    """Dotted name of ``layer`` inside ``model``."""
+    for name, m in model.named_modules():
+        if m is layer:
+            return name
+    raise ValueError(f"layer {type(layer).__name__} is not a submodule of {type(model).__name__}")
+
+
+@contextmanager
+def capture(model: nn.Module, layers, detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of ``layers`` during forward passes inside the ``with`` block.
+
+    ``layers`` is a name, a module, or a list of them. The yielded dict maps each layer's name
+    to its latest output (detached unless ``detach=False``). Hooks are removed on exit, also
+    when the block raises (chapter 1)::
+
+        with capture(net, ["conv1", "fc1"]) as acts:
+            net(x)
+        acts["fc1"].shape
+    """
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    resolved = {}
+    for layer in layers:
+        module = get_module(model, layer)
+        resolved[layer if isinstance(layer, str) else module_name(model, module)] = module
+    store: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name, module in resolved.items():
+            def hook(_m, _inp, out, name=name):
+                store[name] = out.detach() if detach else out
+            handles.append(module.register_forward_hook(hook))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def extract(model: nn.Module, images: torch.Tensor, layers, batch_size: int = 500,
+            flatten: bool = True) -> dict[str, torch.Tensor]:
+    """Activations of ``layers`` for all ``images`` (float, N x C x H x W), batched, on the CPU;
+    flattened to (N, features) by default (chapters 3 and 4)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks: dict[str, list[torch.Tensor]] = {}
+    try:
+        with capture(model, layers) as acts:
+            for start in range(0, len(images), batch_size):
+                model(images[start:start + batch_size].to(device))
+                for name, value in acts.items():
+                    value = value.cpu()
+                    chunks.setdefault(name, []).append(value.flatten(1) if flatten else value)
+    finally:
+        model.train(was_training)
+    return {name: torch.cat(parts) for name, parts in chunks.items()}

@@ -1,0 +1,42 @@
+"""Plain ``nn.Module`` definitions used across the chapters, and a layer-table summary."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .lenet import LeNet5, MyNet  # noqa: F401
+
+
+def summary(model: nn.Module, input_shape: tuple[int, ...], device=None):
+    """Layer table of ``model`` for one input of ``input_shape`` (C, H, W): name, type, output
+    shape and parameter count of every leaf module, plus a total row (chapter 1)."""
+    import pandas as pd
+
+    device = device or next(model.parameters()).device
+    rows, handles = [], []
+
+    def hook(module, _inp, out, name):
+        shape = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else "-"
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        rows.append({"layer": name, "type": type(module).__name__, "output": str(shape), "params": params})
+
+    was_training = model.training
+    try:
+        for name, module in model.named_modules():
+            if name and not list(module.children()):
+                handles.append(module.register_forward_hook(lambda m, i, o, n=name: hook(m, i, o, n)))
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    total = sum(p.numel() for p in model.parameters())
+    rows.append({"layer": "total", "type": "", "output": "", "params": total})
+    return pd.DataFrame(rows)
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of (trainable) parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,149 @@
+"""Figures shared by the chapters: curves, image grids, confusion matrices, scatters (chapter 1)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+
+def _np(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def plot_histories(histories: dict, title: str | None = None, axes=None):
+    """Loss and accuracy per epoch, train (dashed) and test (solid), one colour per run."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    else:
+        fig = axes[0].figure
+    for i, (name, h) in enumerate(histories.items()):
+        colour = f"C{i}"
+        axes[0].plot(h.epoch, h.train_loss, "--", color=colour, label=f"{name} train")
+        axes[1].plot(h.epoch, h.train_acc, "--", color=colour, label=f"{name} train")
+        if h.test_loss:
+            axes[0].plot(h.epoch, h.test_loss, "-", color=colour, label=f"{name} test")
+            axes[1].plot(h.epoch, h.test_acc, "-", color=colour, label=f"{name} test")
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what)
+        ax.set_title(what if title is None else f"{title}: {what}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", size: float = 1.4,
+               suptitle: str | None = None, vmin=None, vmax=None, title_colors=None):
+    """Images (N x C x H x W or N x H x W tensors/arrays) in a grid with optional titles."""
+    images = _np(images)
+    if images.ndim == 4:
+        images = images.transpose(0, 2, 3, 1)
+        if images.shape[-1] == 1:
+            images = images[..., 0]
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap=cmap if images[i].ndim == 2 else None, vmin=vmin, vmax=vmax)
+            if titles is not None:
+                color = title_colors[i] if title_colors is not None else "black"
+                ax.set_title(str(titles[i]), fontsize=7, color=color)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", ax=None,
+                     normalize: bool = True):
+    """Confusion matrix heat map (rows: true class, columns: predicted)."""
+    y_true, y_pred = _np(y_true).astype(int), _np(y_pred).astype(int)
+    k = len(classes)
+    cm = np.zeros((k, k))
+    np.add.at(cm, (y_true, y_pred), 1)
+    if normalize:
+        cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j] >= (0.005 if normalize else 1):
+                ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else int(cm[i, j]), ha="center",
+                        va="center", fontsize=6.5, color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def scatter_by_class(points, labels, classes, ax=None, title: str | None = None, s: float = 4,
+                     legend: bool = True):
+    """2-D (or 3-D if ``ax`` is a 3-D axis) scatter coloured by class."""
+    points, labels = _np(points), _np(labels).astype(int)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(classes):
+        sel = labels == c
+        ax.scatter(*points[sel].T[: 3 if points.shape[1] == 3 else 2], s=s, color=cmap(c % 10),
+                   label=name, alpha=0.7)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(markerscale=3, fontsize=7, loc="best")
+    return ax
+
+
+def thumbnail_scatter(points, images, ax=None, zoom: float = 0.6, title: str | None = None,
+                      labels=None, frame: bool = True, cmap: str = "gray_r"):
+    """Scatter that draws each point as its own image (the image-marker plot)."""
+    points, images = _np(points), _np(images)
+    if images.ndim == 4:
+        images = images[:, 0]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 9))
+    ax.scatter(points[:, 0], points[:, 1], s=0)
+    colours = plt.get_cmap("tab10")
+    for i, (xy, img) in enumerate(zip(points, images)):
+        box = OffsetImage(img, zoom=zoom, cmap=cmap)
+        edge = colours(int(labels[i]) % 10) if (labels is not None and frame) else "none"
+        ax.add_artist(AnnotationBbox(box, xy, frameon=frame and labels is not None, pad=0.05,
+                                     bboxprops={"edgecolor": edge, "linewidth": 1.2}))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def heatmap_overlay(image, heat, ax=None, alpha: float = 0.5, cmap: str = "jet", title=None):
+    """A grey image with a heat map (same H x W, any range) on top."""
+    image, heat = _np(image).squeeze(), _np(heat).squeeze()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    ax.imshow(heat, cmap=cmap, alpha=alpha)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax
+
+
+def table(rows: list[dict], floatfmt: str = ".4f"):
+    """A list of dicts as a pandas DataFrame with floats rounded for display."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    digits = int(floatfmt.strip(".f"))
+    return df.round(digits)

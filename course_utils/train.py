@@ -1,0 +1,202 @@
+"""Training and evaluation loops with a per-epoch history (chapter 1)."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import config
+from .data import Batches, TensorData
+
+
+@dataclass
+class History:
+    """Per-epoch curves of one training run (chapter 1).
+
+    ``snapshots`` maps an epoch number to a CPU copy of the weights after that epoch (only
+    for the epochs asked for in ``fit(snapshot_epochs=...)``; epoch 0 is the initialisation).
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    snapshots: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain-data form (no snapshots), for JSON or a results table."""
+        d = asdict(self)
+        d.pop("snapshots")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+    @property
+    def final(self) -> dict:
+        """The last epoch's numbers."""
+        return {k: v[-1] for k, v in self.to_dict().items() if v}
+
+    @property
+    def best_test_acc(self) -> float:
+        return max(self.test_acc) if self.test_acc else float("nan")
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.seconds))
+
+    def plot(self, title: str | None = None, axes=None):
+        """Loss and accuracy curves, train and test, in one figure."""
+        from .plots import plot_histories
+        return plot_histories({title or "model": self}, title=title, axes=axes)
+
+
+def _as_batches(data, batch_size: int, shuffle: bool, seed: int, device, transform=None) -> Batches:
+    if isinstance(data, Batches):
+        return data
+    return Batches(data, batch_size, shuffle=shuffle, seed=seed, device=device, transform=transform)
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``sgd``, ``momentum`` (SGD + momentum), ``nesterov``, ``adagrad``, ``adam``, ``adamw``,
+    ``rmsprop`` by name (chapters 1 and 5)."""
+    name = name.lower()
+    makers = {
+        "sgd": lambda: torch.optim.SGD(params, lr=lr, weight_decay=weight_decay),
+        "momentum": lambda: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay),
+        "nesterov": lambda: torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True,
+                                            weight_decay=weight_decay),
+        "adagrad": lambda: torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay),
+        "adam": lambda: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
+        "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay),
+    }
+    if name not in makers:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(makers)}")
+    return makers[name]()
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Linear warm-up multiplier: rises from 1/warmup_steps to 1, then stays 1 (chapter 5)."""
+    if warmup_steps <= 0:
+        return 1.0
+    return min(1.0, (step + 1) / warmup_steps)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, batch_size: int = 1000, device=None,
+             loss_fn: Callable = F.cross_entropy) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``data`` (TensorData or Batches) (chapter 1)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        for x, y in _as_batches(data, batch_size, False, 0, device):
+            out = model(x)
+            total_loss += float(loss_fn(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            count += len(y)
+    finally:
+        model.train(was_training)
+    return total_loss / max(count, 1), correct / max(count, 1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data, batch_size: int = 1000, device=None) -> torch.Tensor:
+    """Logits of ``model`` for every example of ``data``, on the CPU (chapter 1)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        outs = [model(x).cpu() for x, _ in _as_batches(data, batch_size, False, 0, device)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs)
+
+
+def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batches | None = None,
+        epochs: int = 10, optimizer: str | torch.optim.Optimizer = "momentum", lr: float = 1e-2,
+        momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 128,
+        warmup_epochs: float = 0, scheduler: str | None = None, seed: int = 0,
+        transform: Callable | None = None, loss_fn: Callable = F.cross_entropy,
+        device=None, snapshot_epochs=(), progress: bool = True,
+        max_grad_norm: float | None = None, desc: str | None = None) -> History:
+    """Train ``model`` and return its per-epoch :class:`History` (chapter 1).
+
+    ``optimizer`` is a name for :func:`make_optimizer` or a ready optimizer. ``warmup_epochs``
+    ramps the learning rate linearly over that many epochs; ``scheduler="cosine"`` then decays
+    it to zero. ``transform`` augments each training batch. The loss is checked every step:
+    a non-finite loss stops training with a clear error rather than producing NaN curves.
+    """
+    config.seed_everything(seed)
+    device = torch.device(device) if device is not None else config.device()
+    model.to(device)
+    train_batches = _as_batches(train, batch_size, True, seed, device, transform)
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
+        optimizer, model.parameters(), lr, momentum, weight_decay)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    steps_per_epoch = len(train_batches)
+    warmup_steps = int(round(warmup_epochs * steps_per_epoch))
+    total_steps = epochs * steps_per_epoch
+    if scheduler not in (None, "cosine"):
+        raise ValueError(f"scheduler must be None or 'cosine', got {scheduler!r}")
+    history = History()
+    if 0 in snapshot_epochs:
+        history.snapshots[0] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+    step = 0
+    bar = tqdm(range(1, epochs + 1), desc=desc or type(model).__name__, disable=not progress,
+               leave=False, unit="epoch")
+    for epoch in bar:
+        model.train()
+        start = time.perf_counter()
+        loss_sum, correct, count = 0.0, 0, 0
+        for x, y in train_batches:
+            factor = warmup_factor(step, warmup_steps)
+            if scheduler == "cosine" and step >= warmup_steps:
+                progress_frac = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+                factor *= 0.5 * (1 + math.cos(math.pi * progress_frac))
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base * factor
+            out = model(x)
+            loss = loss_fn(out, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {float(loss)} at epoch {epoch}, step {step}: the learning "
+                    f"rate ({opt.param_groups[0]['lr']:.3g}) is probably too high")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            opt.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            count += len(y)
+        history.epoch.append(epoch)
+        history.train_loss.append(loss_sum / count)
+        history.train_acc.append(correct / count)
+        history.lr.append(opt.param_groups[0]["lr"])
+        history.seconds.append(time.perf_counter() - start)
+        if test is not None:
+            tl, ta = evaluate(model, test, device=device, loss_fn=loss_fn)
+            history.test_loss.append(tl)
+            history.test_acc.append(ta)
+        if epoch in snapshot_epochs:
+            history.snapshots[epoch] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
+                        acc=f"{history.test_acc[-1]:.3f}" if history.test_acc else "-")
+    model.eval()
+    return history

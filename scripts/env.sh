@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create the virtual environment if missing and install the pinned requirements + course_utils.
+# Re-installs only when requirements.txt or pyproject.toml changed. Prints the venv's python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" >&2
+fi
+stamp="$VENV/.course-installed"
+want="$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+  "$VENV/bin/python" -m pip install -q -r requirements.txt >&2
+  "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
+  echo "$want" > "$stamp"
+fi
+# the editable install points at this checkout; re-point it if the venv served another clone
+if ! "$VENV/bin/python" -c "import course_utils, pathlib, sys; sys.exit(pathlib.Path(course_utils.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
+fi
+echo "$VENV/bin/python"
