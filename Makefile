@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine (the virtual environment is created if missing):
+#   make book   execute every chapter (full mode; FAST=1 for the quick version) and build the book
+#   make test   unit tests, notebooks under nbval (fast mode), the .py/.ipynb pair check, the book test
+VENV ?= .venv
+FAST ?= 0
+JOBS ?= 1
+PY = $(VENV)/bin/python
+FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
+
+.PHONY: env book run test check-pairs clean
+env:
+	@VENV=$(VENV) bash scripts/env.sh >/dev/null
+
+run: env
+	$(PY) -m course_utils run $(FASTFLAG) -j $(JOBS)
+
+book: run
+	$(PY) -m course_utils book
+
+check-pairs: env
+	$(PY) -m jupytext --quiet --update --to ipynb notebooks/[0-9][0-9]_*.py
+	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
+
+test: env check-pairs
+	COURSE_FAST=1 $(PY) -m pytest tests/unit notebooks tests/book --nbval-lax --nbval-current-env -p no:cacheprovider
+
+clean:
+	rm -rf results book/_build book/chapters book/status.md book/results.md .cache

@@ -1,0 +1,58 @@
+"""Pages of the book generated from the last batch run: execution status and results (chapter 1)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import config, results
+
+
+def _md_table(rows: list[list], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def status_page() -> str:
+    """Markdown of each notebook's last run: mode, seconds, pass/fail, hardware."""
+    path = config.results_dir() / "runs.json"
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    rows = [[f"[{nb}](chapters/{nb}.ipynb)", r["mode"], r["seconds"],
+             "✅ pass" if r["status"] == "pass" else "❌ fail", r.get("hardware", "?"), r["finished"]]
+            for nb, r in sorted(runs.items())]
+    body = _md_table(rows, ["notebook", "mode", "seconds", "status", "machine", "finished"]) \
+        if rows else "No notebook has been executed yet."
+    total = sum(r["seconds"] for r in runs.values())
+    return ("# Execution status\n\nEvery chapter of this book was executed by the batch runner "
+            "(`python -m course_utils run`) before the book was built; this page lists each "
+            f"notebook's last run.\n\n{body}\n\nTotal execution time: {total:.0f} s.\n")
+
+
+def results_page() -> str:
+    """Markdown of every recorded metric with its target and whether it was met."""
+    rows = results.load_all()
+    if not rows:
+        return "# Results\n\nNo metrics recorded yet.\n"
+    out = ["# Results\n",
+           "Every number below was recorded by a chapter during the batch run that built this "
+           "book (`course_utils.results.record`). *Target* is the chapter's claim in the run's "
+           "mode; *met* says whether the measured value satisfies it.\n"]
+    for nb in sorted({r["notebook"] for r in rows}):
+        mine = [r for r in rows if r["notebook"] == nb]
+        out.append(f"## {nb}\n\nMode: {mine[0]['mode']}; machine: {mine[0]['hardware']}.\n")
+        out.append(_md_table([[r["name"], _fmt(r["value"]), r["target"] or "",
+                               {True: "yes", False: "**no**", None: ""}[r["met"]]] for r in mine],
+                             ["metric", "value", "target", "met"]) + "\n")
+    return "\n".join(out)
+
+
+def write_generated_pages(book_dir: Path) -> None:
+    """Write ``status.md`` and ``results.md`` into the book source folder."""
+    (book_dir / "status.md").write_text(status_page())
+    (book_dir / "results.md").write_text(results_page())

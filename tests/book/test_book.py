@@ -1,0 +1,90 @@
+"""The book test: run every chapter in fast mode through the batch runner, build the book, and
+open each chapter page in headless Chromium (title present, no error cells, every figure an
+image that loaded). Run after the notebook tests so the trained models come from the cache."""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from course_utils import runner
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if IN_CI:
+            pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1280,1600"]:
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+@pytest.fixture(scope="module")
+def built_book():
+    env = dict(os.environ, COURSE_FAST="1")
+    run = subprocess.run([sys.executable, "-m", "course_utils", "run", "--fast"], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, f"batch run failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    build = subprocess.run([sys.executable, "-m", "course_utils", "book"], env=env,
+                           capture_output=True, text=True)
+    assert build.returncode == 0, f"book build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
+    html = runner.BOOK_DIR / "_build" / "html"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _browser()
+    yield driver
+    driver.quit()
+
+
+CHAPTERS = [p.stem for p in runner.notebooks()]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page_renders(built_book, browser, chapter):
+    browser.get(f"{built_book}/chapters/{chapter}.html")
+    title = browser.execute_script("return document.querySelector('main h1')?.innerText || ''")
+    expected = int(chapter[:2])
+    assert title.startswith(f"{expected}."), f"{chapter}: page title is {title!r}"
+    errors = browser.execute_script(
+        "return [...document.querySelectorAll('.output.traceback, .output.error')].length")
+    assert errors == 0, f"{chapter}: {errors} error output cells"
+    images = browser.execute_script("""
+        return [...document.querySelectorAll('main img')].map(
+            i => ({src: i.currentSrc, ok: i.complete && i.naturalWidth > 0}))""")
+    assert images, f"{chapter}: no figures rendered"
+    broken = [i["src"] for i in images if not i["ok"]]
+    assert not broken, f"{chapter}: images that did not load: {broken}"
+
+
+def test_generated_pages(built_book, browser):
+    browser.get(f"{built_book}/status.html")
+    text = browser.find_element("tag name", "main").text
+    for chapter in CHAPTERS:
+        assert chapter in text
+    assert "fail" not in text.replace("pass/fail", "").lower()
+    browser.get(f"{built_book}/results.html")
+    assert "01_lenet_fashion" in browser.find_element("tag name", "main").text

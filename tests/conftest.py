@@ -1,0 +1,43 @@
+"""Shared fixtures: isolated cache/results folders and small datasets."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import course_utils as cu
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "COURSE_DATA" not in os.environ and SHARED.exists():
+    os.environ["COURSE_DATA"] = str(SHARED)
+
+
+@pytest.fixture
+def tmp_course(tmp_path, monkeypatch):
+    """Point the cache and results folders at a temporary directory."""
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def fashion_small():
+    """A class-balanced 1,000-image slice of Fashion-MNIST train and 500 of test."""
+    if not cu.data.available("fashion-mnist"):
+        pytest.fail(f"Fashion-MNIST not under {cu.config.data_root()}; set COURSE_DATA")
+    return (cu.data.load("fashion-mnist", "train", subset=1000),
+            cu.data.load("fashion-mnist", "test", subset=500))
+
+
+@pytest.fixture
+def toy_data():
+    """A tiny, easily learnable 2-class image problem (bright left half vs right half)."""
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    labels = torch.randint(0, 2, (n,), generator=g)
+    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.int64)
+    images[labels == 0, :, :, :14] += 150
+    images[labels == 1, :, :, 14:] += 150
+    return cu.data.TensorData(images.clamp(0, 255).to(torch.uint8), labels, ["left", "right"], "toy")

@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import course_utils as cu
+from course_utils.models import LeNet5, MyNet, summary
+
+
+def small_net():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def test_fit_lowers_the_loss_on_a_tiny_problem(toy_data):
+    h = cu.train.fit(small_net(), toy_data, toy_data, epochs=5, lr=0.05, batch_size=32,
+                     progress=False, device="cpu")
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]
+    assert h.test_acc[-1] >= 0.95
+    assert len(h.epoch) == len(h.seconds) == len(h.test_loss) == 5
+
+
+def test_same_seed_gives_identical_history(toy_data):
+    runs = [cu.train.fit(cu.seed_everything(7) and small_net(), toy_data, toy_data, epochs=2, lr=0.05, seed=7,
+                         progress=False, device="cpu").to_dict() for _ in range(2)]
+    runs[0].pop("seconds"), runs[1].pop("seconds")
+    assert runs[0] == runs[1]
+
+
+def test_warmup_ramps_linearly():
+    assert [cu.train.warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert cu.train.warmup_factor(0, 0) == 1.0
+
+
+def test_warmup_and_snapshots_in_fit(toy_data):
+    h = cu.train.fit(small_net(), toy_data, None, epochs=3, lr=0.1, warmup_epochs=2,
+                     batch_size=64, snapshot_epochs=(0, 2), progress=False, device="cpu")
+    assert h.lr[0] == pytest.approx(0.05) and h.lr[1] == pytest.approx(0.1)
+    assert sorted(h.snapshots) == [0, 2]
+
+
+def test_divergence_raises_a_clear_error(toy_data):
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        cu.train.fit(small_net(), toy_data, None, epochs=3, optimizer="sgd", lr=1e12,
+                     progress=False, device="cpu")
+
+
+def test_unknown_optimizer_is_rejected():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamax'"):
+        cu.train.make_optimizer("adamax", small_net().parameters(), 0.1)
+
+
+def test_evaluate_and_predict_restore_train_mode(toy_data):
+    net = small_net().train()
+    loss, acc = cu.train.evaluate(net, toy_data, device="cpu")
+    assert net.training and math.isfinite(loss) and 0 <= acc <= 1
+    assert cu.train.predict(net, toy_data, device="cpu").shape == (len(toy_data), 2)
+
+
+def test_lenet_shapes_and_input_check():
+    for net, params in [(LeNet5(), 61706), (MyNet(), None)]:
+        assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+        with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+            net(torch.zeros(3, 1, 32, 32))
+        table = summary(net, (1, 28, 28))
+        assert table.iloc[-1]["params"] == cu.models.count_params(net)
+        if params:
+            assert table.iloc[-1]["params"] == params
+
+
+def test_history_plot_has_loss_and_accuracy(toy_data):
+    h = cu.train.fit(small_net(), toy_data, toy_data, epochs=2, progress=False, device="cpu")
+    fig = h.plot("toy")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
