@@ -60,11 +60,13 @@ def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
     saved (chapter 1). The model comes back in eval mode on :func:`config.device`.
 
     ``cfg`` must hold everything that changes the result (data size, epochs, lr, seed...).
+    Seeds with ``cfg["seed"]`` (default 0) before ``build()``.
     ``force=True`` (or ``COURSE_RETRAIN=1``) retrains and overwrites. ``train_fn`` may return
     a :class:`History` or any picklable dict of curves.
     """
     force = _force_from_env() if force is None else force
     path = checkpoint_path(name, cfg)
+    _config.seed_everything(int(cfg.get("seed", 0)))  # the initial weights depend on the seed too
     model = build()
     if path.exists() and not force:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)

@@ -62,6 +62,14 @@ class History:
         return plot_histories({title or "model": self}, title=title, axes=axes)
 
 
+def _n_targets(y: torch.Tensor) -> int:
+    """How many labels a batch holds: one per example, or one per pixel for integer label
+    maps (N, H, W) of segmentation (chapter 11), so accuracy is per pixel there."""
+    if y.ndim > 1 and not y.is_floating_point():
+        return y.numel()
+    return len(y)
+
+
 def _as_batches(data, batch_size: int, shuffle: bool, seed: int, device, transform=None) -> Batches:
     if isinstance(data, Batches):
         return data
@@ -108,7 +116,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 1000, device=None,
             out = model(x)
             total_loss += float(loss_fn(out, y, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
-            count += len(y)
+            count += _n_targets(y)
     finally:
         model.train(was_training)
     return total_loss / max(count, 1), correct / max(count, 1)
@@ -162,7 +170,10 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
     for epoch in bar:
         model.train()
         start = time.perf_counter()
-        loss_sum, correct, count = 0.0, 0, 0
+        # running sums stay on the device: no host sync per step on a GPU
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        count = 0
         for x, y in train_batches:
             factor = warmup_factor(step, warmup_steps)
             if scheduler == "cosine" and step >= warmup_steps:
@@ -172,9 +183,9 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
                 g["lr"] = base * factor
             out = model(x)
             loss = loss_fn(out, y)
-            if not torch.isfinite(loss):
+            if (device.type == "cpu" or step % 50 == 0) and not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"loss became {float(loss)} at epoch {epoch}, step {step}: the learning "
+                    f"loss became {float(loss.detach())} at epoch {epoch}, step {step}: the learning "
                     f"rate ({opt.param_groups[0]['lr']:.3g}) is probably too high")
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -182,12 +193,15 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
                 nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             opt.step()
             step += 1
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            count += len(y)
+            loss_sum += loss.detach() * _n_targets(y)
+            correct += (out.argmax(1) == y).sum()
+            count += _n_targets(y)
         history.epoch.append(epoch)
-        history.train_loss.append(loss_sum / count)
-        history.train_acc.append(correct / count)
+        if not torch.isfinite(loss_sum):
+            raise FloatingPointError(f"loss became {float(loss_sum)} during epoch {epoch}: the "
+                                     f"learning rate ({opt.param_groups[0]['lr']:.3g}) is probably too high")
+        history.train_loss.append(float(loss_sum) / count)
+        history.train_acc.append(int(correct) / count)
         history.lr.append(opt.param_groups[0]["lr"])
         history.seconds.append(time.perf_counter() - start)
         if test is not None:

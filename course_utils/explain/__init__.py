@@ -5,3 +5,6 @@ train/eval mode and every parameter's ``requires_grad`` are restored on the way 
 gradients are taken with ``torch.autograd.grad`` so parameter ``.grad`` stays untouched.
 """
 from .common import frozen_eval, relu_backward_rule  # noqa: F401
+from .gradcam import GradCAM  # noqa: F401,E402
+from .guided import GuidedBackprop, GuidedGradCAM  # noqa: F401,E402
+from .ig import IntegratedGradients  # noqa: F401,E402

@@ -5,6 +5,10 @@ import torch
 import torch.nn as nn
 
 from .lenet import LeNet5, MyNet  # noqa: F401
+from .zoo import SmallAlexNet, SmallResNet, VGGNet  # noqa: F401
+from . import zoo  # noqa: F401
+from .rnn import RowRNN  # noqa: F401
+from . import rnn  # noqa: F401
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...], device=None):

@@ -1,0 +1,150 @@
+"""Zeiler & Fergus's deconvnet: project a feature map's activation back to pixels (chapter 6).
+
+The projection runs the network backwards from one layer to the input: through max-pooling
+with the *switches* recorded in the forward pass (the gradient of max-pooling routes the
+signal to the position that won), through each ReLU by rectifying the signal coming back
+(ignoring the forward pass's sign pattern), and through each convolution with its transposed
+filters (the gradient of a convolution). Autograd already does the pooling and convolution
+parts; :func:`~course_utils.explain.common.relu_backward_rule` swaps in the deconvnet's ReLU
+rule. The result equals captum's ``Deconvolution``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..features import capture, get_module
+from .common import frozen_eval, relu_backward_rule
+
+MODES = ("max", "map")
+
+
+def _per_image(value, n: int, what: str, device) -> torch.Tensor:
+    t = torch.as_tensor(value, device=device, dtype=torch.long).flatten()
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"{what} must be one index or one per image ({n}), got {t.numel()}")
+    return t
+
+
+def _seed(act: torch.Tensor, channel: torch.Tensor, mode: str) -> torch.Tensor:
+    """The signal sent back from ``act``: the chosen channel's strongest unit or whole map."""
+    n = act.shape[0]
+    if act.ndim < 3:
+        raise ValueError(f"the layer must give feature maps (N, C, H, W), got {tuple(act.shape)}")
+    if int(channel.max()) >= act.shape[1] or int(channel.min()) < 0:
+        raise ValueError(f"channel must be in [0, {act.shape[1]}), got {channel.tolist()}")
+    rows = torch.arange(n, device=act.device)
+    chosen = act[rows, channel].detach()                 # (N, H, W)
+    seed = torch.zeros_like(act)
+    if mode == "max":
+        flat = chosen.flatten(1)
+        one_hot = torch.zeros_like(flat).scatter_(1, flat.argmax(1, keepdim=True), 1.0)
+        seed[rows, channel] = one_hot.view_as(chosen)
+    else:
+        seed[rows, channel] = chosen
+    return seed
+
+
+def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, target=None,
+              mode: str = "max") -> torch.Tensor:
+    """Deconvnet projection (N, C, H, W) of images ``x`` (N, C, H, W) (chapter 6).
+
+    With ``layer`` (a name or module giving feature maps) and ``channel`` (one index or one
+    per image): ``mode="max"`` projects the strongest activation of that feature map alone
+    (every other unit set to zero, as in the paper's figures); ``mode="map"`` projects the
+    whole feature map. Without ``layer``: projects the logit of class ``target``, which is
+    captum's ``Deconvolution(model).attribute(x, target)``.
+
+    Every ReLU of ``model`` must be an ``nn.ReLU`` module. Hooks are removed and the model's
+    mode restored afterwards, also after an error; parameter ``.grad`` is left untouched.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if (layer is None) == (target is None):
+        raise ValueError("give either layer (with channel) or target (a class), not both or neither")
+    if layer is not None and channel is None:
+        raise ValueError("a layer needs a channel: which feature map to project")
+    n = x.shape[0]
+    x = x.detach().clone().requires_grad_(True)
+    with frozen_eval(model), relu_backward_rule(model, "deconv"):
+        if layer is None:
+            out = model(x)
+            t = _per_image(target, n, "target", x.device)
+            seed = torch.zeros_like(out).scatter_(1, t[:, None], 1.0)
+            grad, = torch.autograd.grad(out, x, grad_outputs=seed)
+            return grad.detach()
+        get_module(model, layer)
+        with capture(model, layer, detach=False) as acts:
+            model(x)
+        act = next(iter(acts.values()))
+        seed = _seed(act, _per_image(channel, n, "channel", x.device), mode)
+        grad, = torch.autograd.grad(act, x, grad_outputs=seed)
+    return grad.detach()
+
+
+@torch.no_grad()
+def top_activations(model: nn.Module, images: torch.Tensor, layer, channel: int, k: int = 9,
+                    batch_size: int = 256):
+    """The ``k`` images whose feature map ``channel`` of ``layer`` fires most strongly
+    (chapter 6). Returns ``(indices, values, positions)``: image indices into ``images``,
+    the maximum activation of each, and its (row, col) in the feature map."""
+    if k < 1 or k > len(images):
+        raise ValueError(f"k must be in [1, {len(images)}], got {k}")
+    maxima, where = [], []
+    with frozen_eval(model), capture(model, layer) as acts:
+        for i in range(0, len(images), batch_size):
+            model(images[i:i + batch_size])
+            act = next(iter(acts.values()))
+            if channel >= act.shape[1] or act.ndim != 4:
+                raise ValueError(f"layer {layer!r} gives {tuple(act.shape[1:])}: no feature map {channel}")
+            flat = act[:, channel].flatten(1)
+            value, pos = flat.max(1)
+            maxima.append(value)
+            where.append(torch.stack([pos // act.shape[-1], pos % act.shape[-1]], 1))
+    maxima, where = torch.cat(maxima), torch.cat(where)
+    values, idx = maxima.topk(k)
+    return idx, values, where[idx]
+
+
+def receptive_field(model: nn.Module, layer, row: int, col: int, input_size: int):
+    """Input window ``(top, left, bottom, right)`` (bottom/right exclusive, clipped to the
+    image) seen by unit (``row``, ``col``) of ``layer``'s output (chapter 6).
+
+    Walks the leaf modules in registration order up to ``layer``, which must be the order of
+    the forward pass; understands convolutions, pooling, padding and element-wise layers.
+    """
+    target = get_module(model, layer)
+    jump, start, size = 1, 0.0, 1      # unit spacing, centre of unit 0, field size (in pixels)
+    for module in model.modules():
+        if list(module.children()) and module is not target:
+            continue
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            def first(v):
+                return v[0] if isinstance(v, tuple) else v
+            k = first(module.kernel_size)
+            s = first(module.stride) if module.stride is not None else k
+            p = first(module.padding)
+            d = first(getattr(module, "dilation", 1))
+            if not isinstance(p, int):
+                raise ValueError(f"receptive_field needs integer padding, got {p!r} in {module}")
+            k_eff = d * (k - 1) + 1
+            size += (k_eff - 1) * jump
+            start += ((k_eff - 1) / 2 - p) * jump
+            jump *= s
+        elif isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d)):
+            left = module.padding[0] if isinstance(module.padding, tuple) else module.padding
+            start -= left * jump
+        elif not isinstance(module, (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Identity,
+                                     nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)):
+            raise ValueError(f"receptive_field cannot pass a {type(module).__name__} "
+                             f"before reaching {layer!r}")
+        if module is target:
+            break
+    half = (size - 1) / 2
+    top, left = start + row * jump - half, start + col * jump - half
+    box = [int(round(top)), int(round(left)), int(round(top + size)), int(round(left + size))]
+    return (max(0, box[0]), max(0, box[1]), min(input_size, box[2]), min(input_size, box[3]))

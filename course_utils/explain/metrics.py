@@ -1,0 +1,116 @@
+"""How good is an attribution map? The pointing game and deletion / insertion curves
+(chapters 8 and 9).
+
+- Pointing game (Zhang et al., 2016): a map scores a hit when its maximum falls inside the
+  object's mask, or within ``tolerance`` pixels of it.
+- Deletion / insertion (Petsiuk et al., 2018): remove (or reveal) pixels from the most to the
+  least important and follow the class probability; a good map makes the deletion curve
+  fall fast (low area) and the insertion curve rise fast (high area).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .common import frozen_eval
+from .gradcam import Target, check_input, target_scores
+
+
+def as_maps(maps: torch.Tensor, who: str = "maps") -> torch.Tensor:
+    """(N, H, W) maps from (N, H, W) or (N, 1, H, W); multi-channel attributions must be
+    reduced first (e.g. ``attr.abs().sum(1)``)."""
+    maps = torch.as_tensor(maps)
+    if maps.ndim == 4 and maps.shape[1] == 1:
+        maps = maps[:, 0]
+    if maps.ndim != 3:
+        raise ValueError(f"{who} must be (N, H, W) or (N, 1, H, W), got {tuple(maps.shape)}; "
+                         f"reduce channels first, e.g. attr.abs().sum(1)")
+    return maps
+
+
+def peak(maps: torch.Tensor) -> torch.Tensor:
+    """(row, col) of each map's maximum, shape (N, 2); ties go to the first in row-major order."""
+    maps = as_maps(maps)
+    idx = maps.reshape(len(maps), -1).argmax(1)
+    return torch.stack([idx // maps.shape[-1], idx % maps.shape[-1]], 1)
+
+
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
+    """Hits (bool, N): is the maximum of each map inside its object's mask, or at most
+    ``tolerance`` pixels (Euclidean) away from a mask pixel? (chapter 8). ``masks`` (N, H, W)
+    bool; maps the same size (upsample Grad-CAM first). Empty masks count as misses."""
+    maps = as_maps(maps)
+    masks = torch.as_tensor(masks).bool()
+    if masks.shape != maps.shape:
+        raise ValueError(f"masks {tuple(masks.shape)} must match the maps {tuple(maps.shape)}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
+    points = peak(maps).cpu()
+    hits = torch.zeros(len(maps), dtype=torch.bool)
+    for i, (r, c) in enumerate(points.tolist()):
+        where = torch.nonzero(masks[i].cpu())
+        if len(where):
+            d2 = ((where[:, 0] - r) ** 2 + (where[:, 1] - c) ** 2).min()
+            hits[i] = bool(d2 <= tolerance ** 2)
+    return hits
+
+
+def _order(maps: torch.Tensor, seed: int) -> torch.Tensor:
+    """Pixel indices from most to least important; ties broken at random (seeded), so a flat
+    region is not removed in reading order."""
+    flat = maps.reshape(len(maps), -1).float()
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(flat.shape[1], generator=g).to(flat.device)
+    ranks = torch.argsort(flat[:, perm], dim=1, descending=True, stable=True)
+    return perm[ranks]
+
+
+def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Target,
+                       mode: str = "deletion", steps: int = 28, baseline=0.0,
+                       batch_size: int = 256, seed: int = 0):
+    """Deletion or insertion curve and its area (chapter 9).
+
+    Pixels (all channels of a location) are ranked by ``maps`` (N, H, W); at step k of
+    ``steps`` the top k/steps of them are replaced by ``baseline`` (deletion) or copied from
+    ``x`` into the baseline image (insertion). ``baseline``: a number or a tensor like ``x``
+    (e.g. a blurred copy for insertion). Returns ``(auc (N,), fractions (steps + 1,),
+    probabilities (N, steps + 1))``; the curve is the softmax probability of ``target`` and
+    the area uses the trapezoid rule over the fraction of pixels in [0, 1].
+    """
+    x = check_input(x, "deletion_insertion")
+    maps = as_maps(maps)
+    if maps.shape != (x.shape[0], *x.shape[-2:]):
+        raise ValueError(f"maps must be (N, H, W) = {(x.shape[0], *x.shape[-2:])}, got {tuple(maps.shape)}")
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    n, c, h, w = x.shape
+    x = x.detach()
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    order = _order(maps.to(x.device), seed)
+    counts = np.round(np.linspace(0, h * w, steps + 1)).astype(int)
+    if target is None:
+        with frozen_eval(model), torch.no_grad():
+            target = model(x).argmax(1)
+    target = torch.as_tensor(target, device=x.device).long().expand(n) if not callable(target) else target
+    probs = torch.zeros(n, steps + 1)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    with frozen_eval(model), torch.no_grad():
+        for i in range(n):
+            # images at every step for example i: pixel is "changed" if its rank < count
+            changed = rank[i][None, :] < torch.as_tensor(counts, device=x.device)[:, None]
+            changed = changed.view(steps + 1, 1, h, w)
+            if mode == "deletion":
+                imgs = torch.where(changed, base[i][None], x[i][None])
+            else:
+                imgs = torch.where(changed, x[i][None], base[i][None])
+            out = torch.cat([model(imgs[s:s + batch_size]) for s in range(0, steps + 1, batch_size)])
+            p = out.softmax(1)
+            t = target if callable(target) else target[i].expand(steps + 1)
+            probs[i] = target_scores(p, t).cpu()
+    frac = counts / (h * w)
+    auc = torch.as_tensor(np.trapezoid(probs.numpy(), frac, axis=1), dtype=torch.float32)
+    return auc, torch.as_tensor(frac), probs

@@ -1,0 +1,323 @@
+"""Small-data training, its remedies and transfer learning (chapter 12).
+
+- :func:`split_classes` and :func:`label_budget` build a source task (some classes, many
+  labels) and a small target task (other classes, few labels per class).
+- :class:`SmallCNN` is the four-convolution network trained from scratch, optionally with
+  BatchNorm and dropout; its ``block1``, ``block2`` and ``head`` are what transfer freezes.
+- :func:`freeze` fixes parameters (``requires_grad`` off) *and* the running statistics of the
+  frozen BatchNorm layers, so frozen layers stay bit-identical during training.
+- Augmentations work on float batches (N, C, H, W) with torch randomness, as ``train.fit``'s
+  ``transform``: :func:`random_affine`, :func:`random_resized_crop`, :func:`random_erasing`,
+  :func:`random_brightness_contrast`, chained with :func:`compose`.
+- :func:`resnet18_transfer` is torchvision's ResNet-18 with a new ``fc`` and the rest frozen,
+  for readers who have the ImageNet weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import TensorData
+
+
+# --------------------------------------------------------------------------- data
+def split_classes(data: TensorData, classes: Sequence[int]) -> TensorData:
+    """The examples of ``classes`` only, relabelled 0..len(classes)-1 in the given order
+    (chapter 12)."""
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes) or not all(0 <= c < len(data.classes) for c in classes):
+        raise ValueError(f"classes must be distinct indices in [0, {len(data.classes)}), got {classes}")
+    lut = torch.full((len(data.classes),), -1, dtype=torch.int64)
+    lut[classes] = torch.arange(len(classes))
+    keep = torch.nonzero(lut[data.labels] >= 0).flatten()
+    return TensorData(data.images[keep], lut[data.labels[keep]], [data.classes[c] for c in classes],
+                      data.name, data.split, dict(data.info, classes_kept=classes))
+
+
+def label_budget(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
+    """``per_class`` labelled examples of every class, drawn with ``seed`` (chapter 12)."""
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    if per_class < 1 or per_class > int(counts.min()):
+        raise ValueError(f"per_class must be in [1, {int(counts.min())}] (the rarest class), got {per_class}")
+    return data.subset(per_class * len(data.classes), seed=seed, balanced=True)
+
+
+# --------------------------------------------------------------------------- model
+class SmallCNN(nn.Module):
+    """Four 3x3 convolutions in two blocks (conv-conv-pool, twice) and a two-layer head
+    (chapter 12). ``batchnorm`` adds BatchNorm after every convolution, ``dropout`` adds
+    dropout after each block and before each linear layer. For 28x28 inputs the blocks give
+    32 maps of 14x14 and 64 maps of 7x7; ``features(x)`` is the head's 128-d hidden layer.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (32, 32, 64, 64),
+                 hidden: int = 128, batchnorm: bool = False, dropout: float = 0.0, size: int = 28):
+        super().__init__()
+        if len(widths) != 4:
+            raise ValueError(f"SmallCNN has four convolutions; widths must have 4 entries, got {widths}")
+
+        def conv(c_in, c_out):
+            layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm)]
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(c_out))
+            return layers + [nn.ReLU()]
+
+        def block(c_in, c_mid, c_out):
+            layers = conv(c_in, c_mid) + conv(c_mid, c_out) + [nn.MaxPool2d(2)]
+            if dropout:
+                layers.append(nn.Dropout2d(dropout / 2))
+            return nn.Sequential(*layers)
+
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.block1 = block(in_channels, widths[0], widths[1])
+        self.block2 = block(widths[1], widths[2], widths[3])
+        flat = widths[3] * (size // 4) ** 2
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    @property
+    def last_conv_relu(self) -> nn.Module:
+        """The ReLU after the fourth convolution (the layer Grad-CAM looks at)."""
+        return [m for m in self.block2 if isinstance(m, nn.ReLU)][-1]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 128-d hidden layer of the head (what t-SNE embeds)."""
+        return self.head[:4](self.block2(self.block1(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"SmallCNN expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        return self.head(self.block2(self.block1(x)))
+
+
+def new_head(model: SmallCNN, num_classes: int, reinit_hidden: bool = False) -> SmallCNN:
+    """Replace the last linear layer of ``model`` (in place) by a fresh one with
+    ``num_classes`` outputs; ``reinit_hidden`` also re-initialises the hidden layer
+    (chapter 12)."""
+    last = model.head[-1]
+    model.head[-1] = nn.Linear(last.in_features, num_classes)
+    if reinit_hidden:
+        model.head[2].reset_parameters()
+    model.num_classes = num_classes
+    return model
+
+
+# --------------------------------------------------------------------------- freezing
+def _keep_eval(module: nn.Module, _args) -> None:
+    module.training = False
+
+
+def freeze(model: nn.Module, trainable: Iterable[str] = ()) -> list[str]:
+    """Freeze every parameter of ``model`` except those under the module names in
+    ``trainable`` (e.g. ``("head",)`` or ``("block2", "head")``) (chapter 12).
+
+    Frozen parameters get ``requires_grad=False``; a BatchNorm layer whose parameters are
+    all frozen is kept in eval mode (by a forward pre-hook), so its running statistics do
+    not move either and it normalises with them. Returns the frozen parameter names.
+    Calling it again first undoes the previous call.
+    """
+    trainable = tuple(trainable)
+    names = dict(model.named_modules())
+    missing = [t for t in trainable if t not in names]
+    if missing:
+        top = [n for n, _ in model.named_children()]
+        raise ValueError(f"no module named {missing} in {type(model).__name__}; top-level modules: {top}")
+    unfreeze(model)
+
+    def is_trainable(name: str) -> bool:
+        return any(name == t or name.startswith(t + ".") for t in trainable)
+
+    frozen = []
+    for name, p in model.named_parameters():
+        keep = is_trainable(name)
+        p.requires_grad_(keep)
+        if not keep:
+            frozen.append(name)
+    handles = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not is_trainable(name):
+            handles.append(m.register_forward_pre_hook(_keep_eval))
+    model._freeze_handles = handles  # plain attribute; undone by unfreeze()
+    return frozen
+
+
+def unfreeze(model: nn.Module) -> nn.Module:
+    """Undo :func:`freeze`: every parameter trainable, BatchNorm layers follow the model's
+    train/eval mode again (chapter 12)."""
+    for h in getattr(model, "_freeze_handles", []):
+        h.remove()
+    model._freeze_handles = []
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train(model.training)
+    return model
+
+
+def trainable_fraction(model: nn.Module) -> float:
+    """Share of the parameters that will be trained (chapter 12)."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad) / max(total, 1)
+
+
+# --------------------------------------------------------------------------- augmentation
+def _check_batch(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"augmentations take float batches (N, C, H, W), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_affine(x: torch.Tensor, degrees: float = 10.0, translate: float = 0.1,
+                  scale: tuple[float, float] = (0.9, 1.1), shear: float = 5.0) -> torch.Tensor:
+    """Rotate (+-``degrees``), shift (+-``translate`` of the side), scale and shear (+-``shear``
+    degrees) every image of a float batch independently; empty borders are black (chapter 12)."""
+    _check_batch(x)
+    n, dev = x.shape[0], x.device
+    u = lambda lo, hi: torch.empty(n, device=dev).uniform_(lo, hi)  # noqa: E731
+    angle = u(-degrees, degrees) * math.pi / 180
+    sh = u(-shear, shear) * math.pi / 180
+    s = u(*scale)
+    tx, ty = u(-translate, translate) * 2, u(-translate, translate) * 2
+    # output -> input sampling matrix: inverse of rotate(angle) * shear * scale
+    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(sh)
+    a = torch.stack([torch.stack([cos, -sin + cos * tan], -1),
+                     torch.stack([sin, cos + sin * tan], -1)], -2) * s.view(-1, 1, 1)
+    inv = torch.linalg.inv(a)
+    t = torch.stack([tx, ty], -1).unsqueeze(-1)
+    theta = torch.cat([inv, -inv @ t], -1)
+    return _warp(x, theta)
+
+
+def random_resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.6, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """Cut a random box covering ``scale`` of the area with aspect ``ratio`` from every image
+    and resize it back to full size (chapter 12)."""
+    _check_batch(x)
+    n, dev = x.shape[0], x.device
+    area = torch.empty(n, device=dev).uniform_(*scale)
+    logr = torch.empty(n, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    w = torch.sqrt(area * torch.exp(logr)).clamp(max=1.0)
+    h = torch.sqrt(area / torch.exp(logr)).clamp(max=1.0)
+    cx = (torch.rand(n, device=dev) * 2 - 1) * (1 - w)
+    cy = (torch.rand(n, device=dev) * 2 - 1) * (1 - h)
+    zero = torch.zeros(n, device=dev)
+    theta = torch.stack([torch.stack([w, zero, cx], -1), torch.stack([zero, h, cy], -1)], -2)
+    return _warp(x, theta)
+
+
+def random_erasing(x: torch.Tensor, p: float = 0.5, area: tuple[float, float] = (0.02, 0.15)) -> torch.Tensor:
+    """Black out one random rectangle (``area`` of the image) in each image with probability
+    ``p`` (chapter 12)."""
+    _check_batch(x)
+    n, _, hgt, wid = x.shape
+    dev = x.device
+    a = torch.empty(n, device=dev).uniform_(*area)
+    r = torch.exp(torch.empty(n, device=dev).uniform_(math.log(0.5), math.log(2.0)))
+    h = (torch.sqrt(a * r) * hgt).clamp(1, hgt).long()
+    w = (torch.sqrt(a / r) * wid).clamp(1, wid).long()
+    top = (torch.rand(n, device=dev) * (hgt - h + 1)).long()
+    left = (torch.rand(n, device=dev) * (wid - w + 1)).long()
+    rows = torch.arange(hgt, device=dev).view(1, -1, 1)
+    cols = torch.arange(wid, device=dev).view(1, 1, -1)
+    box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1))
+           & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)))
+    apply = (torch.rand(n, device=dev) < p).view(-1, 1, 1)
+    return x.masked_fill((box & apply).unsqueeze(1), 0.0)
+
+
+def random_brightness_contrast(x: torch.Tensor, brightness: float = 0.2, contrast: float = 0.2) -> torch.Tensor:
+    """Grey-level jitter: scale the contrast about each image's mean by 1 +- ``contrast`` and
+    shift by +- ``brightness``, clipped to [0, 1] (chapter 12)."""
+    _check_batch(x)
+    n = x.shape[0]
+    c = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - contrast, 1 + contrast)
+    b = torch.empty(n, 1, 1, 1, device=x.device).uniform_(-brightness, brightness)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * c + mean + b).clamp(0, 1)
+
+
+def compose(*transforms: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Apply batch transforms one after the other (chapter 12)."""
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        for t in transforms:
+            x = t(x)
+        return x
+    return apply
+
+
+def default_augmentation() -> Callable[[torch.Tensor], torch.Tensor]:
+    """The chapter's augmentation, mild enough for 28x28 items: left-right flip, a small
+    affine warp (+-8 degrees, +-8 % shift, scale 0.92-1.08, +-4 degrees shear), a resized crop
+    of 80-100 % of the area and +-10 % grey-level jitter (chapter 12)."""
+    from .data import random_hflip
+    return compose(random_hflip,
+                   lambda x: random_affine(x, degrees=8, translate=0.08, scale=(0.92, 1.08), shear=4),
+                   lambda x: random_resized_crop(x, scale=(0.8, 1.0)),
+                   lambda x: random_brightness_contrast(x, 0.1, 0.1))
+
+
+# --------------------------------------------------------------------------- ResNet-18
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ResNetTransfer(nn.Module):
+    """torchvision's ResNet-18 for small grey images (chapter 12): ``prep`` repeats the grey
+    channel three times, resizes to ``size`` and applies ImageNet normalisation; ``net`` is the
+    ResNet whose ``fc`` was replaced by a ``num_classes``-way layer."""
+
+    def __init__(self, net: nn.Module, size: int = 64):
+        super().__init__()
+        self.net, self.size = net, size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ValueError(f"expected (N, 1 or 3, H, W) images in [0, 1], got {tuple(x.shape)}")
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.prep(x))
+
+
+def resnet18_transfer(num_classes: int, weights=None, size: int = 64,
+                      train_last_block: bool = False) -> tuple[ResNetTransfer, str]:
+    """ResNet-18 with a new ``fc`` for ``num_classes`` and everything else frozen (chapter 12).
+
+    ``weights`` is passed to ``torchvision.models.resnet18`` (e.g. ``"IMAGENET1K_V1"``); they
+    must be in torch's hub cache or downloadable, otherwise this raises (no silent
+    substitute). With ``weights=None`` the backbone is randomly initialised, which is only
+    useful to check the plumbing. Returns the model and a sentence saying which weights it
+    holds. ``train_last_block`` also leaves ``layer4`` trainable (fine-tuning).
+    """
+    from torchvision.models import resnet18
+
+    if weights is None:
+        net = resnet18(weights=None)
+        note = "ResNet-18 with RANDOM weights (no pretrained weights were given): plumbing only."
+    else:
+        try:
+            net = resnet18(weights=weights)
+        except Exception as err:  # offline, missing file, bad name
+            raise RuntimeError(
+                f"could not load ResNet-18 weights {weights!r} ({type(err).__name__}: {err}). "
+                "They come from torch's hub cache (~/.cache/torch/hub/checkpoints) or are downloaded; "
+                "copy resnet18-f37072fd.pth there, or call with weights=None for random weights.") from err
+        note = f"ResNet-18 with pretrained weights {weights}."
+    net.fc = nn.Linear(net.fc.in_features, num_classes)
+    model = ResNetTransfer(net, size=size)
+    freeze(model, trainable=("net.fc", "net.layer4") if train_last_block else ("net.fc",))
+    return model, note

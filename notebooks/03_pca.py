@@ -1,0 +1,341 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Principal component analysis, from scratch
+#
+# Principal component analysis (PCA) finds the directions along which a cloud of points
+# varies most and keeps only the first few: a linear map to a low-dimensional space that
+# loses as little variance as possible. We derive it, write it in a few lines
+# (`course_utils.embed.pca`), check it against scikit-learn, and then use it three ways:
+# to compress Fashion-MNIST images, to look at the features that chapter 1's LeNet-5 and
+# MyNet compute layer by layer, and as a front end for k-means clustering.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+import course_utils as cu
+from course_utils import embed
+from course_utils.models.lenet import trained_fashion_models
+
+# %% tags=["parameters"]
+fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
+seed = 0
+n_pixels = None             # images for the pixel PCA; None: 2,000 fast, 60,000 full
+n_features = None           # test images whose network features we project; None: 1,000 / 5,000
+n_thumbnails = None         # images drawn as markers; None: 200 / 400
+
+# %%
+cu.config.set_fast(fast)
+cu.results.begin("03_pca")
+cu.seed_everything(seed)
+n_pixels = n_pixels or cu.config.pick(2000, 60000)
+n_features = n_features or cu.config.pick(1000, 5000)
+n_thumbnails = n_thumbnails or cu.config.pick(200, 400)
+pixels = cu.data.load("fashion-mnist", "train", subset=n_pixels, seed=seed)
+test = cu.data.load("fashion-mnist", "test", subset=n_features, seed=seed)
+X_pix = pixels.float().flatten(1).double()
+print(f"mode: {cu.config.mode()}, pixel PCA on {len(pixels)} training images, "
+      f"features of {len(test)} test images")
+
+# %% [markdown]
+# ## The derivation
+#
+# Take $N$ points $x_1, \dots, x_N \in \mathbb{R}^D$, centre them, $\tilde x_n = x_n - \bar x$,
+# and stack them as the rows of $X_c \in \mathbb{R}^{N \times D}$. The covariance matrix is
+#
+# $$C = \frac{1}{N-1} X_c^\top X_c \in \mathbb{R}^{D \times D}.$$
+#
+# **One direction.** Project every point on a unit vector $w$: the coordinates are $X_c w$ and
+# their variance is
+#
+# $$\operatorname{Var}(X_c w) = \frac{1}{N-1} \lVert X_c w \rVert^2 = w^\top C w .$$
+#
+# We want the $w$ that maximises $w^\top C w$ subject to $w^\top w = 1$. With a Lagrange
+# multiplier $\lambda$,
+#
+# $$\mathcal{L}(w, \lambda) = w^\top C w - \lambda (w^\top w - 1), \qquad
+# \nabla_w \mathcal{L} = 2 C w - 2 \lambda w = 0 \;\Longrightarrow\; C w = \lambda w .$$
+#
+# So $w$ must be an eigenvector of $C$, and at such a point the variance is
+# $w^\top C w = \lambda w^\top w = \lambda$: the best direction is the eigenvector with the
+# **largest** eigenvalue, and the eigenvalue is the variance captured.
+#
+# **More directions.** The second direction maximises the variance among unit vectors
+# orthogonal to the first; the same argument (with one more multiplier for the constraint
+# $w_2^\top w_1 = 0$) gives the eigenvector of the second largest eigenvalue, and so on. $C$
+# is symmetric, so its eigenvectors are orthonormal and the $k$ leading ones
+# $W_k = [w_1, \dots, w_k]$ give the scores $Z = X_c W_k$, the reconstruction
+# $\hat X = Z W_k^\top + \bar x$, and the **explained-variance ratio**
+# $\lambda_i / \sum_j \lambda_j$.
+#
+# **Why the SVD gives the same.** Write the centred data as $X_c = U S V^\top$ (singular
+# value decomposition, $U$ and $V$ with orthonormal columns, $S$ diagonal). Then
+#
+# $$C = \frac{1}{N-1} V S U^\top U S V^\top = V \,\frac{S^2}{N-1}\, V^\top ,$$
+#
+# which is an eigendecomposition of $C$: the right singular vectors are the principal axes
+# and $\lambda_i = s_i^2 / (N-1)$. The SVD never forms $C$, which is better conditioned
+# numerically; the eigendecomposition of the small $D \times D$ matrix is cheaper when
+# $N \gg D$. Both are in `embed.pca(X, k, method="eig" | "svd")`.
+#
+# **Signs.** An eigenvector is only defined up to sign. To get the same numbers as
+# scikit-learn we use its `svd_flip` rule: flip each axis so that its largest-magnitude
+# entry is positive.
+
+# %% [markdown]
+# ## A toy cloud in 2-D
+#
+# 500 points from a correlated Gaussian. The arrows are the two principal axes, each drawn
+# two standard deviations long ($2\sqrt{\lambda_i}$).
+
+# %%
+rng = np.random.default_rng(seed)
+toy = rng.multivariate_normal([2.0, 1.0], [[3.0, 1.6], [1.6, 1.4]], size=500)
+toy_pca = {m: embed.pca(toy, 2, method=m) for m in ("eig", "svd")}
+res = toy_pca["eig"]
+fig, ax = plt.subplots(figsize=(5.5, 4.5))
+ax.scatter(*toy.T, s=6, alpha=0.5, label="points")
+for i, colour in enumerate(["C3", "C2"]):
+    axis = res.components[i].numpy() * 2 * np.sqrt(float(res.explained_variance[i]))
+    ax.annotate("", xy=res.mean.numpy() + axis, xytext=res.mean.numpy(),
+                arrowprops=dict(arrowstyle="->", color=colour, lw=2.5))
+    ax.plot([], [], color=colour, lw=2.5,
+            label=f"axis {i + 1}: {100 * float(res.explained_variance_ratio[i]):.1f}% of the variance")
+ax.set_aspect("equal")
+ax.set(xlabel="$x_1$", ylabel="$x_2$", title="Principal axes of a correlated 2-D Gaussian")
+ax.legend(loc="upper left", fontsize=8);
+
+# %% [markdown]
+# ## Checking against scikit-learn
+#
+# On the Fashion-MNIST pixels ($D = 784$), in float64, both of our methods against
+# `sklearn.decomposition.PCA(svd_solver="full")`, for the first 50 components: the largest
+# absolute difference in explained-variance ratio, in the components and in the scores.
+# Because the sign rule is the same, the components agree as they are, not just up to sign.
+
+# %%
+k_check = 50
+ref = PCA(k_check, svd_solver="full").fit(X_pix.numpy())
+ref_scores = ref.transform(X_pix.numpy())
+rows, seconds = [], {}
+for method in ("eig", "svd"):
+    t = time.perf_counter()
+    ours = embed.pca(X_pix, k_check, method=method)
+    seconds[method] = time.perf_counter() - t
+    rows.append({"method": method,
+                 "max |Δ explained-variance ratio|": float(np.abs(ours.explained_variance_ratio.numpy() - ref.explained_variance_ratio_).max()),
+                 "max |Δ component|": float(np.abs(ours.components.numpy() - ref.components_).max()),
+                 "max |Δ score|": float(np.abs(ours.scores.numpy() - ref_scores).max()),
+                 "seconds": seconds[method]})
+agreement = pd.DataFrame(rows).set_index("method")
+agreement.style.format("{:.2e}")
+
+# %% [markdown]
+# ## How many components do the pixels need?
+#
+# The scree plot shows the variance of each component (log scale), and the cumulative
+# curve how much of the total the first $k$ components keep.
+
+# %%
+full_pix = embed.pca(X_pix, 784, method="eig")
+ratio = full_pix.explained_variance_ratio.numpy()
+cum = np.cumsum(ratio)
+k_for = {q: int(np.searchsorted(cum, q) + 1) for q in (0.5, 0.8, 0.9, 0.95)}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+axes[0].semilogy(np.arange(1, 201), ratio[:200])
+axes[0].set(xlabel="component", ylabel="explained-variance ratio", title="Scree plot (first 200)")
+axes[1].plot(np.arange(1, 785), cum)
+for q, k in k_for.items():
+    axes[1].axhline(q, color="grey", lw=0.6, ls=":")
+    axes[1].annotate(f"{k} for {q:.0%}", (k, q), textcoords="offset points", xytext=(8, -12), fontsize=8)
+axes[1].set(xscale="log", xlabel="number of components k", ylabel="cumulative explained variance",
+            title="Cumulative explained variance")
+fig.suptitle("PCA of raw Fashion-MNIST pixels")
+fig.tight_layout()
+pd.Series(k_for, name="components needed").rename_axis("share of variance").to_frame().T
+
+# %% [markdown]
+# ## Reconstructions
+#
+# Keep $k$ components and map back: $\hat x = W_k W_k^\top (x - \bar x) + \bar x$. Six test
+# images, reconstructed from $k$ = 2, 10, 50 and 200 components (the axes were fitted on
+# the training images only):
+
+# %%
+ks = [2, 10, 50, 200]
+show = test.take(torch.arange(6))
+x_show = show.float().flatten(1).double()
+V, mean = full_pix.components, full_pix.mean          # all 784 axes, sorted by variance
+recon = {k: (x_show - mean) @ V[:k].T @ V[:k] + mean for k in ks}
+images = [x_show] + [recon[k] for k in ks]
+grid = torch.stack(images, 1).reshape(-1, 1, 28, 28).clamp(0, 1)
+titles = []
+for i in range(len(show)):
+    titles += ["original"] + [f"k = {k}" for k in ks]
+cu.plots.image_grid(grid, titles, ncols=5, suptitle="PCA reconstructions of test images");
+recon_err = {k: float(((recon[k] - x_show) ** 2).mean()) for k in ks}
+pd.Series(recon_err, name="mean squared error per pixel").rename_axis("k").to_frame().T
+
+# %% [markdown]
+# Two components give a blurry silhouette (bright or dark, wide or narrow); by ten the
+# garment type is recognisable; fifty components recover the shape and most of the texture,
+# and two hundred are hard to tell from the original. The error table falls accordingly.
+
+# %% [markdown]
+# ## What do the networks' layers look like?
+#
+# Chapter 1's two networks (fetched from the cache, or trained now if missing) see the test
+# images; we record three layers of each: the output of the last convolutional block, the
+# first fully connected layer after its activation, and the logits. Each is projected to
+# its first two principal components.
+#
+# To say *how well* a 2-D picture separates the classes we use two numbers: the
+# **10-nearest-neighbour accuracy** (each point is classified by a vote of its 10 nearest
+# neighbours in the 2-D projection, itself left out) and the **silhouette** score (how much
+# closer a point is to its own class than to the nearest other class, between −1 and 1).
+
+# %%
+models, histories = trained_fashion_models(fast, seed)
+layers = {"LeNet-5": {"conv block (pool2)": "pool2", "fc1 (act3)": "act3", "logits (fc3)": "fc3"},
+          "MyNet": {"conv block (pool2)": "pool2", "fc1 (act4)": "act4", "logits (fc3)": "fc3"}}
+images_test = test.float()
+feats, proj = {}, {}
+for net, named in layers.items():
+    out = cu.features.extract(models[net], images_test, list(named.values()))
+    for label, module in named.items():
+        feats[net, label] = out[module].double()
+        proj[net, label] = embed.pca(feats[net, label], 3).scores
+y = test.labels.numpy()
+
+fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
+sep_rows = []
+for r, net in enumerate(layers):
+    for c, label in enumerate(layers[net]):
+        p2 = proj[net, label][:, :2]
+        knn = embed.knn_accuracy(p2, y, k=10)
+        sil = float(silhouette_score(p2.numpy(), y))
+        sep_rows.append({"network": net, "layer": label, "dims": feats[net, label].shape[1],
+                         "10-NN accuracy (2-D)": knn, "silhouette (2-D)": sil})
+        cu.plots.scatter_by_class(p2, y, test.classes, ax=axes[r, c], legend=(r == 0 and c == 2),
+                                  title=f"{net}: {label}\n10-NN acc {knn:.2f}, silhouette {sil:.2f}")
+        axes[r, c].set(xlabel="PC 1", ylabel="PC 2")
+fig.suptitle("First two principal components of three layers (Fashion-MNIST test images)")
+fig.tight_layout()
+separation = pd.DataFrame(sep_rows)
+separation.round(3)
+
+# %%
+best = separation.loc[separation["10-NN accuracy (2-D)"].idxmax()]
+acc = {net: histories[net].test_acc[-1] for net in layers}
+print(f"best-separating layer in 2-D: {best['network']} {best['layer']} "
+      f"(10-NN accuracy {best['10-NN accuracy (2-D)']:.3f}); test accuracy of the networks: "
+      + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+
+# %% [markdown]
+# In both networks the classes pull apart as we go deeper: the convolutional features still
+# mix most classes in their first two components, the fully connected layer less so, and in
+# the logits the garments lie in distinct regions, with the upper-body garments (T-shirt,
+# pullover, coat, shirt) still overlapping as in chapter 1's confusion matrix. The table
+# gives the numbers; the deepest layer has the highest 10-NN accuracy for both networks,
+# asserted at the end of the chapter.
+#
+# The same projection with the images themselves as markers, for the best-separating layer:
+
+# %%
+pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n_thumbnails]
+cu.plots.thumbnail_scatter(proj[best["network"], best["layer"]][pick, :2], test.images[pick],
+                           labels=test.labels[pick], zoom=0.55,
+                           title=f"{best['network']} {best['layer']}: PCA with the images as markers");
+plt.gca().set(xlabel="PC 1", ylabel="PC 2");
+
+# %% [markdown]
+# ## Clustering on a few principal components
+#
+# Can an unsupervised method recover the classes from the features? We run k-means with
+# $k = 10$ on the first two, and then the first three, principal components of the first
+# fully connected layer, and compare the clusters with the true labels by
+#
+# - **purity**: give every cluster its most common class and count the share of points that
+#   carry it (1 is perfect);
+# - **adjusted Rand index (ARI)**: agreement of the two partitions over all pairs of points,
+#   corrected for chance (0 for a random clustering, 1 for identical ones).
+
+# %%
+cluster_rows = {}
+for net in layers:
+    fc = [lab for lab in layers[net] if lab.startswith("fc1")][0]
+    for dims in (2, 3):
+        Z = proj[net, fc][:, :dims].numpy()
+        clusters = KMeans(10, n_init=10, random_state=seed).fit_predict(Z)
+        cluster_rows[(net, f"{dims}-D")] = {"purity": embed.purity(y, clusters),
+                                            "ARI": adjusted_rand_score(y, clusters)}
+        if net == "MyNet" and dims == 3:
+            clusters3 = clusters
+clusters_table = pd.DataFrame(cluster_rows).T.rename_axis(["network", "PCA"])
+
+fig = plt.figure(figsize=(12, 5))
+ax = fig.add_subplot(1, 2, 1, projection="3d")
+cu.plots.scatter_by_class(proj["MyNet", "fc1 (act4)"], y, test.classes, ax=ax, legend=False, s=3,
+                          title="MyNet fc1: first 3 PCs, true classes")
+ax.set(xlabel="PC 1", ylabel="PC 2", zlabel="PC 3")
+ax = fig.add_subplot(1, 2, 2, projection="3d")
+cu.plots.scatter_by_class(proj["MyNet", "fc1 (act4)"], clusters3, [f"cluster {i}" for i in range(10)],
+                          ax=ax, legend=False, s=3, title="k-means (k = 10) clusters on the same 3 PCs")
+ax.set(xlabel="PC 1", ylabel="PC 2", zlabel="PC 3")
+fig.tight_layout()
+clusters_table.round(3)
+
+# %% [markdown]
+# The third component adds information that two do not have: k-means on three components
+# agrees better with the true classes than on two (compare the rows of the table). Clusters
+# of k-means are convex blobs of similar size, so classes that form an elongated or split
+# region, and the overlapping upper-body garments, stay hard to recover without labels.
+
+# %% [markdown]
+# ## What we saw
+#
+# - PCA is the eigendecomposition of the covariance matrix, or equivalently the SVD of the
+#   centred data; our implementation agrees with scikit-learn to float64 round-off (table
+#   above, asserted below).
+# - On raw pixels the variance is concentrated: a few dozen components keep most of it, and
+#   50 components reconstruct a recognisable garment.
+# - Deeper layers separate the classes better in a 2-D PCA view, for both LeNet-5 and MyNet;
+#   the logits score the highest 10-NN accuracy.
+# - k-means on three principal components of the fc1 features recovers the classes better
+#   than on two.
+
+# %%
+cu.results.claim("pca_max_evr_error", float(agreement["max |Δ explained-variance ratio|"].max()), "<= 1e-6", "<= 1e-6")
+cu.results.claim("pca_max_component_error", float(agreement["max |Δ component|"].max()), "<= 1e-6", "<= 1e-6")
+cu.results.record("pca_components_for_90pct", k_for[0.9])
+cu.results.record("pca_recon_mse_k50", recon_err[50])
+for _, r in separation.iterrows():
+    cu.results.record(f"knn2d_{r['network']}_{r['layer'].split()[0]}", r["10-NN accuracy (2-D)"])
+for net in layers:
+    s = separation[separation.network == net].set_index("layer")["10-NN accuracy (2-D)"]
+    cu.results.claim(f"{net}_logits_minus_conv_knn2d", s.iloc[2] - s.iloc[0], "> 0.05", "> 0")
+for (net, dims), r in cluster_rows.items():
+    cu.results.record(f"kmeans_{net}_{dims}_purity", r["purity"])
+    cu.results.record(f"kmeans_{net}_{dims}_ari", r["ARI"])
+cu.results.claim("kmeans_3d_minus_2d_ari_mynet",
+                 cluster_rows["MyNet", "3-D"]["ARI"] - cluster_rows["MyNet", "2-D"]["ARI"], "> 0", None)
+clusters_table.round(3)

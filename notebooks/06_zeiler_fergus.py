@@ -1,0 +1,357 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6. Zeiler & Fergus, done properly
+#
+# Zeiler and Fergus's *Visualizing and Understanding Convolutional Networks* (2014) asked a
+# simple question about the networks that had just started winning ImageNet: what does each
+# layer actually respond to? Their main tool, the **deconvnet**, takes one strong activation
+# deep in the network and runs it back down to pixel space, undoing each layer approximately:
+# max-pooling is reversed with the *switches* (the positions that won in the forward pass),
+# ReLU is applied again to the signal going down, and each convolution is reversed with its
+# transposed filters. The picture that comes out shows which structure in the image that unit
+# responded to. Shown for the nine images that excite a unit most, next to the image patches
+# themselves, the projections revealed a hierarchy: edges and colour blobs in layer 1,
+# textures and simple shapes in layer 2, object parts and whole objects higher up. The same
+# pictures, taken during training, showed upper layers settling only after many epochs, and
+# they exposed problems in the network (dead filters, aliasing from a large stride) that led
+# to a better architecture. Two further experiments checked the model's behaviour from the
+# outside: **occlusion** (slide a grey square over the image; if the correct class's
+# probability collapses when the object is covered, the network is using the object and not
+# the context) and **invariance** (how much the feature vectors move when the image is
+# shifted, rotated or scaled: little at the top, a lot at the bottom).
+#
+# We repeat each experiment on chapter 5's trained network (loaded from the cache, or
+# trained now if missing), and add **feature maximization**: synthesising, by gradient
+# ascent, the input that excites a unit most.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from IPython.display import Markdown, display
+
+import course_utils as cu
+from course_utils.explain.deconvnet import deconvnet, receptive_field, top_activations
+from course_utils.explain.featviz import maximize
+from course_utils.explain.occlusion import occlusion_grid, window_positions
+from course_utils.models.cifar import CifarLeNet, chapter5_data, reference_model
+
+# %% tags=["parameters"]
+fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): fewer steps and images
+seed = 0
+ascent_steps = None         # None: 40 in fast mode, 200 in full mode
+window, stride = 8, 2       # occluding square and its step, in pixels
+
+# %%
+cu.config.set_fast(fast)
+cu.results.begin("06_zeiler_fergus")
+cu.seed_everything(seed)
+ascent_steps = ascent_steps or cu.config.pick(40, 200)
+n_search = cu.config.pick(200, 880)      # test images searched for top activations
+n_invariance = cu.config.pick(60, 500)
+train, test, banner = chapter5_data(fast, seed)
+tag = "CIFAR-10" if banner is None else "STAND-IN Fashion-MNIST (not CIFAR-10)"
+if banner:
+    display(Markdown(f"> **Stand-in data.** {banner}"))
+model, history = reference_model(train, test, fast, seed)
+device = cu.device()
+images = test.float()[:n_search].to(device)
+labels = test.labels[:n_search]
+print(f"mode: {cu.config.mode()}, reference network test accuracy {history.test_acc[-1]:.3f}, "
+      f"snapshots at epochs {sorted(history.snapshots)}")
+
+# %% [markdown]
+# ## Feature maximization
+#
+# Instead of asking which *real* image excites a unit, we can ask for the image that excites
+# it most. Start from a flat image $x_0$ at the average pixel value and climb the gradient of
+# the objective $a(x)$ (the mean activation of one feature map, or one class logit):
+#
+# $$x_{t+1} = \mathrm{clip}_{[0,1]}\Big(x_t + \eta\,\frac{\nabla_x a(x_t)}{\mathrm{rms}(\nabla_x a(x_t))}\Big).$$
+#
+# Unconstrained, the ascent finds high-frequency patterns that no natural image contains.
+# Three regularisers pull it towards readable images: **L2 decay** shrinks $x - \bar x$ by a
+# factor $(1-\lambda)$ each step, **jitter** shifts the image by a random pixel or two before
+# each gradient, so the pattern must work at every nearby position, and **blur** smooths the
+# image with a small Gaussian every few steps. Their effect on one layer-2 feature map and on
+# one class:
+
+# %%
+start = float(train.float().mean())
+strongest2 = cu.features.extract(model, images, ["act2"], flatten=False)["act2"].amax((2, 3)).mean(0)
+conv2_unit = int(strongest2.argmax())
+settings = {"none": {}, "L2 decay": {"l2": 0.02}, "jitter": {"jitter": 2},
+            "blur": {"blur_sigma": 0.6}, "all three": {"l2": 0.02, "jitter": 2, "blur_sigma": 0.6}}
+rows, shown, titles = [], [], []
+for name, kw in settings.items():
+    for layer, unit, what in [("act2", conv2_unit, f"conv2 map {conv2_unit}"), (None, 0, f"class '{test.classes[0]}'")]:
+        res = maximize(model, [unit], layer=layer, steps=ascent_steps, lr=0.1, init=start, seed=seed, **kw)
+        img = res.images[0, 0]
+        rough = float((img[1:] - img[:-1]).abs().mean() + (img[:, 1:] - img[:, :-1]).abs().mean())
+        rows.append({"regulariser": name, "objective": what, "initial": float(res.initial[0]),
+                     "final": float(res.final[0]), "roughness": rough})
+        shown.append(res.images[0].cpu())
+        titles.append(f"{what}\n{name}")
+cu.plots.image_grid(torch.stack(shown), titles, ncols=2 * len(settings), size=1.5,
+                    suptitle=f"{tag}: feature maximization with and without regularisers");
+reg_table = pd.DataFrame(rows)
+reg_table.round(3)
+
+# %% [markdown]
+# "Roughness" is the mean absolute difference between neighbouring pixels. The regularised
+# images are smoother (lower roughness; the ratio is recorded at the end) at the price of a
+# somewhat lower objective: the ascent gives up a little activation to stay in the space of
+# plausible images.
+#
+# With all three regularisers on, one image per feature map of conv1 and conv2 (the 16 most
+# active maps of each, by their mean peak activation on test images) and one per class:
+
+# %%
+reg = {"l2": 0.02, "jitter": 2, "blur_sigma": 0.6}
+strongest1 = cu.features.extract(model, images, ["act1"], flatten=False)["act1"].amax((2, 3)).mean(0)
+viz = {}
+for layer, strength in [("act1", strongest1), ("act2", strongest2)]:
+    units = strength.argsort(descending=True)[:16].tolist()
+    viz[layer] = (units, maximize(model, units, layer=layer, steps=ascent_steps, lr=0.1,
+                                  init=start, seed=seed, **reg))
+    cu.plots.image_grid(viz[layer][1].images.cpu(), [f"map {u}" for u in units], ncols=16, size=1.0,
+                        suptitle=f"{tag}: images maximising {layer.replace('act', 'conv')} feature maps");
+classes_viz = maximize(model, list(range(10)), steps=ascent_steps, lr=0.1, init=start, seed=seed, **reg)
+cu.plots.image_grid(classes_viz.images.cpu(), test.classes, ncols=10, size=1.3,
+                    suptitle=f"{tag}: images maximising each class logit");
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.6))
+for layer, (units, res) in viz.items():
+    curve = (res.objective / res.objective[0].clamp_min(1e-6)).median(1).values
+    ax.plot(curve, label=f"{layer.replace('act', 'conv')} (median of 16 maps)")
+ax.set(xlabel="ascent step", ylabel="objective / initial objective", yscale="log",
+       title=f"{tag}: feature maximization progress")
+ax.grid(alpha=0.3)
+ax.legend()
+ratio2 = viz["act2"][1].final / viz["act2"][1].initial.clamp_min(1e-6)
+class_hits = float((model(classes_viz.images).argmax(1).cpu() == torch.arange(10)).float().mean())
+print(f"conv2: median final/initial = {ratio2.median():.1f}; "
+      f"class images predicted as their own class: {class_hits:.0%}")
+
+# %% [markdown]
+# Layer-1 images are repeated strokes at one orientation, the same edges the filters of
+# chapter 5 showed. Layer-2 images combine strokes into textures and corners. The class
+# images are the least readable: many different inputs give a high logit, and the ascent
+# finds one that shares only some strokes with the real class.
+#
+# ## Deconvnet: what made a feature map fire
+#
+# For a feature map, we take the nine test images where it fires most strongly; for each we
+# keep only its strongest activation, set every other unit to zero, and project that signal
+# back to the pixels (`deconvnet(model, x, layer, channel)`; our tests check it equals captum's
+# `Deconvolution` to $10^{-5}$). Next to each projection is the image itself, dimmed outside
+# that unit's receptive field (the input window it can see). This is the layout of the paper's
+# Figure 2: projections on the left, patches on the right, three feature maps per layer.
+
+# %%
+def paper_figure(layer, channels, k=9):
+    tiles, titles = [], []
+    for ch in channels:
+        idx, values, pos = top_activations(model, images, layer, ch, k=k)
+        proj = deconvnet(model, images[idx], layer=layer, channel=ch).cpu()
+        proj = proj / proj.abs().amax((1, 2, 3), keepdim=True).clamp_min(1e-12) / 2 + 0.5
+        patches = images[idx].cpu().clone()
+        for j in range(k):
+            t, l, b, r = receptive_field(model, layer, int(pos[j, 0]), int(pos[j, 1]), patches.shape[-1])
+            mask = torch.full_like(patches[j], 0.25)
+            mask[:, t:b, l:r] = 1.0
+            patches[j] *= mask
+        tiles += list(proj) + list(patches)
+        titles += [f"map {ch}: proj" if j == 0 else "" for j in range(k)] + \
+                  [f"map {ch}: image" if j == 0 else "" for j in range(k)]
+    return cu.plots.image_grid(torch.stack(tiles), titles, ncols=2 * k, size=0.85,
+                               suptitle=f"{tag}: {layer} top-{k} projections (left) and images (right)")
+
+
+for layer, strength in [("act1", strongest1), ("act2", strongest2)]:
+    paper_figure(layer, strength.argsort(descending=True)[:3].tolist());
+
+# %% [markdown]
+# Layer-1 projections are short edges at a single orientation, inside a 5×5 window. Layer-2
+# projections cover a 14×14 window and pick out longer contours and their junctions; the nine
+# images of one map share that structure even when they belong to different classes.
+#
+# ## Occlusion sensitivity
+#
+# We slide an 8×8 square filled with the average pixel value over each image, 2 pixels at a
+# time, and record (a) the probability of the true class and (b) the total activation of the
+# layer-2 feature map that was strongest on the unoccluded image, for every position of the
+# square. Dark regions in (a) are where hiding the image hurts the prediction.
+
+# %%
+n_occ = 4
+occ_x = images[:n_occ]
+occ_y = labels[:n_occ]
+strongest_map = cu.features.extract(model, occ_x, ["act2"], flatten=False)["act2"].flatten(2).sum(2).argmax(1)
+prob = occlusion_grid(model, occ_x, occ_y, window, stride, baseline=start, score="prob").cpu()
+fmap = occlusion_grid(model, occ_x, strongest_map, window, stride, baseline=start, layer="act2").cpu()
+positions = window_positions(28, 28, window, stride)
+centres = np.array([(r + window / 2, c + window / 2) for r, c in positions])
+extent = (centres[:, 1].min() - stride / 2, centres[:, 1].max() + stride / 2,
+          centres[:, 0].max() + stride / 2, centres[:, 0].min() - stride / 2)
+fig, axes = plt.subplots(n_occ, 3, figsize=(8, 2.6 * n_occ))
+for i in range(n_occ):
+    axes[i, 0].imshow(occ_x[i, 0].cpu(), cmap="gray")
+    axes[i, 0].set_title(f"{tag}\ntrue: {test.classes[int(occ_y[i])]}", fontsize=8)
+    im = axes[i, 1].imshow(prob[i], cmap="magma", extent=extent, vmin=0, vmax=1)
+    axes[i, 1].set_title("(a) P(true class) vs square centre", fontsize=8)
+    fig.colorbar(im, ax=axes[i, 1], fraction=0.046)
+    im = axes[i, 2].imshow(fmap[i], cmap="viridis", extent=extent)
+    axes[i, 2].set_title(f"(b) total activation, conv2 map {int(strongest_map[i])}", fontsize=8)
+    fig.colorbar(im, ax=axes[i, 2], fraction=0.046)
+    for ax in axes[i]:
+        ax.set_xlabel("column (px)")
+        ax.set_ylabel("row (px)")
+fig.tight_layout()
+
+# %% [markdown]
+# Does the square hurt most when it covers the object? For every searched test image we find
+# the position where the true-class probability drops most and check whether the square
+# there covers any of the object (pixels brighter than the background).
+
+# %%
+n_point = cu.config.pick(40, 200)
+grid = occlusion_grid(model, images[:n_point], labels[:n_point], window, stride, baseline=start,
+                      score="prob").cpu().flatten(1)
+worst = grid.argmin(1)
+hits = []
+for i in range(n_point):
+    r, c = positions[int(worst[i])]
+    patch = images[i, 0, r:r + window, c:c + window].cpu()
+    hits.append(bool((patch > images[i, 0].cpu().median() + 0.1).any()))
+on_object = float(np.mean(hits))
+print(f"worst square overlaps the object in {on_object:.0%} of {n_point} images")
+
+# %% [markdown]
+# ## Invariance
+#
+# We shift, rotate and scale test images and measure how far the feature vector moves at
+# layer 1 (all conv1 activations) and at the top hidden layer (the 1024 units before the
+# classifier), as the Euclidean distance to the untransformed image's vector divided by that
+# vector's norm, and how the true-class probability changes.
+
+# %%
+inv_x = images[:n_invariance]
+inv_y = labels[:n_invariance].to(device)
+sweeps = {"translation (px)": np.arange(-6, 7, cu.config.pick(3, 1)),
+          "rotation (degrees)": np.arange(-60, 61, cu.config.pick(30, 10)),
+          "scale": np.round(np.arange(0.6, 1.41, cu.config.pick(0.2, 0.1)), 2)}
+
+
+def transform(x, kind, amount):
+    if kind.startswith("translation"):
+        return TF.affine(x, angle=0.0, translate=[int(amount), 0], scale=1.0, shear=[0.0])
+    if kind.startswith("rotation"):
+        return TF.affine(x, angle=float(amount), translate=[0, 0], scale=1.0, shear=[0.0])
+    return TF.affine(x, angle=0.0, translate=[0, 0], scale=float(amount), shear=[0.0])
+
+
+base = cu.features.extract(model, inv_x, ["act1", "act3"])
+inv_rows = []
+with torch.no_grad():
+    for kind, amounts in sweeps.items():
+        for amount in amounts:
+            xt = transform(inv_x, kind, amount)
+            feats = cu.features.extract(model, xt, ["act1", "act3"])
+            p = model(xt).softmax(1).gather(1, inv_y[:, None])[:, 0]
+            row = {"transform": kind, "amount": float(amount), "P(true class)": float(p.mean())}
+            for layer, name in [("act1", "layer 1"), ("act3", "top layer")]:
+                d = (feats[layer] - base[layer]).norm(dim=1) / base[layer].norm(dim=1).clamp_min(1e-6)
+                row[name] = float(d.mean())
+            inv_rows.append(row)
+inv = pd.DataFrame(inv_rows)
+fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+for j, kind in enumerate(sweeps):
+    s = inv[inv["transform"] == kind]
+    axes[0, j].plot(s.amount, s["layer 1"], "o-", label="layer 1")
+    axes[0, j].plot(s.amount, s["top layer"], "s-", label="top layer")
+    axes[0, j].set(xlabel=kind, ylabel="relative feature distance", title=f"{tag}: features vs {kind.split()[0]}")
+    axes[1, j].plot(s.amount, s["P(true class)"], "o-", color="C2")
+    axes[1, j].set(xlabel=kind, ylabel="mean P(true class)", ylim=(0, 1), title=f"{tag}: P(true class) vs {kind.split()[0]}")
+    for ax in axes[:, j]:
+        ax.grid(alpha=0.3)
+    axes[0, j].legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# Small shifts move the layer-1 vector a lot (every edge lands on different units) but the top
+# layer much less, relatively: pooling and the wide receptive fields of the upper layers absorb
+# part of the shift. Rotation and scaling change the shape itself; the distances grow with the
+# amount at both layers and the true-class probability falls, as the paper found: the network
+# is not rotation-invariant, except for objects that look alike when rotated.
+
+# %%
+shifts = inv[inv["transform"] == "translation (px)"]
+shift = shifts[shifts.amount.abs() == shifts.amount.abs().max()]
+shift_ratio = float((shift["top layer"] / shift["layer 1"]).mean())
+print(f"at the largest shift the top-layer distance is {shift_ratio:.2f}× the layer-1 distance")
+
+# %% [markdown]
+# ## Feature evolution during training
+#
+# Chapter 5 kept the weights after several epochs. For three layer-2 feature maps, we load
+# each snapshot, find the test image that excites the map most at that point of training, and
+# project its strongest activation back to the pixels. The paper saw lower layers settle
+# within a few epochs and upper layers keep changing; on our small network the layer-2
+# projections sharpen from the noisy pattern of random weights into a clean contour.
+
+# %%
+snap_model = CifarLeNet(len(train.classes), train.shape[0], train.shape[-1]).to(device)
+epochs_kept = sorted(history.snapshots)
+maps = strongest2.argsort(descending=True)[:3].tolist()
+tiles, titles = [], []
+for ch in maps:
+    for ep in epochs_kept:
+        cu.cache.load_snapshot(snap_model, history, ep)
+        idx, _, _ = top_activations(snap_model, images, "act2", ch, k=1)
+        proj = deconvnet(snap_model, images[idx], layer="act2", channel=ch).cpu()[0]
+        tiles.append(proj / proj.abs().max().clamp_min(1e-12) / 2 + 0.5)
+        titles.append(f"map {ch}, epoch {ep}")
+cu.plots.image_grid(torch.stack(tiles), titles, ncols=len(epochs_kept), size=1.4,
+                    suptitle=f"{tag}: strongest projection of conv2 maps during training");
+
+# %% [markdown]
+# ## What we saw
+#
+# - Feature maximization raises the mean activation of the most active layer-2 maps several
+#   times over (median ratio below; these maps already respond well to the flat start image,
+#   and the unit tests check a tenfold median rise over all maps of a trained network).
+#   Regularisers trade a little activation for smoother, more readable images.
+# - Deconvnet projections of the strongest activations show edges in layer 1 and longer
+#   contours and junctions in layer 2, each confined to its unit's receptive field.
+# - Hiding the object, not the background, is what lowers the true-class probability most
+#   (fraction below), so the network looks at the object.
+# - The top layer is more stable than layer 1 under small shifts, not under rotation.
+
+# %%
+cu.results.claim("featviz_conv2_median_ratio", float(ratio2.median()), ">= 3", ">= 2")
+cu.results.claim("featviz_class_images_hit", class_hits, ">= 0.8", ">= 0.5")
+cu.results.claim("occlusion_worst_square_on_object", on_object, ">= 0.7", ">= 0.5")
+cu.results.claim("shift_top_over_layer1_distance", shift_ratio, "<= 1.0", None)
+cu.results.claim("regularised_roughness_ratio",
+                  float(reg_table[reg_table.regulariser == "all three"].roughness.mean()
+                        / reg_table[reg_table.regulariser == "none"].roughness.mean()), "<= 0.8", "<= 1.0")
+cu.results.record("reference_test_acc", history.test_acc[-1])
+pd.Series({"conv2 median ratio": float(ratio2.median()), "class images hit": class_hits,
+           "worst square on object": on_object, "top/layer-1 shift distance": shift_ratio}).round(3)

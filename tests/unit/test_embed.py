@@ -1,0 +1,194 @@
+"""PCA and t-SNE from scratch (course_utils.embed) against scikit-learn and against maths."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.decomposition import PCA
+from sklearn.manifold import trustworthiness
+
+from course_utils import embed
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(12, 12))
+    return rng.normal(size=(300, 12)) @ A + rng.normal(size=12)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=240, centers=4, n_features=10, cluster_std=1.0, random_state=0)
+    return X, y
+
+
+# ----------------------------------------------------------------------------- PCA
+@pytest.mark.parametrize("method", ["eig", "svd"])
+def test_pca_matches_sklearn(cloud, method):
+    ours = embed.pca(cloud, 5, method=method)
+    ref = PCA(5, svd_solver="full").fit(cloud)
+    np.testing.assert_allclose(ours.explained_variance_ratio.numpy(), ref.explained_variance_ratio_,
+                               atol=1e-6)
+    np.testing.assert_allclose(ours.explained_variance.numpy(), ref.explained_variance_, rtol=1e-6)
+    # same sign convention (svd_flip), so components and scores agree exactly, not just up to sign
+    np.testing.assert_allclose(ours.components.numpy(), ref.components_, atol=1e-6)
+    np.testing.assert_allclose(ours.scores.numpy(), ref.transform(cloud), atol=1e-6)
+    np.testing.assert_allclose(ours.transform(cloud[:7]).numpy(), ref.transform(cloud[:7]), atol=1e-6)
+    np.testing.assert_allclose(ours.inverse_transform(ours.scores[:7]).numpy(),
+                               ref.inverse_transform(ref.transform(cloud[:7])), atol=1e-6)
+
+
+def test_pca_full_rank_reconstructs_exactly(cloud):
+    res = embed.pca(cloud, None)
+    assert res.components.shape == (12, 12)
+    np.testing.assert_allclose(res.inverse_transform(res.scores).numpy(), cloud, atol=1e-8)
+    assert abs(float(res.explained_variance_ratio.sum()) - 1) < 1e-12
+    assert torch.all(res.explained_variance[:-1] >= res.explained_variance[1:])
+
+
+def test_pca_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        embed.pca(np.zeros(5), 1)
+    with pytest.raises(ValueError, match="between 1 and"):
+        embed.pca(np.zeros((5, 3)), 4)
+    with pytest.raises(ValueError, match="'eig' or 'svd'"):
+        embed.pca(np.zeros((5, 3)), 2, method="qr")
+
+
+# ----------------------------------------------------------------------------- perplexity
+@pytest.mark.parametrize("perplexity", [5.0, 30.0])
+def test_binary_search_hits_perplexity(blobs, perplexity):
+    X = torch.as_tensor(blobs[0])
+    cond = embed.binary_search_perplexity(embed.squared_distances(X), perplexity)
+    np.testing.assert_allclose(cond.sum(1).numpy(), 1.0, atol=1e-12)
+    assert torch.all(cond.diagonal() == 0)
+    err = (embed.row_entropy(cond) - math.log(perplexity)).abs().max()
+    assert err <= 1e-5
+
+
+def test_joint_p_matches_sklearn(blobs):
+    from scipy.spatial.distance import squareform
+    from sklearn.manifold._t_sne import _joint_probabilities
+    from sklearn.metrics import pairwise_distances
+
+    X = blobs[0]
+    ref = squareform(_joint_probabilities(pairwise_distances(X, squared=True), 30.0, 0))
+    ours = embed.joint_probabilities(X, 30.0).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-12)
+    assert abs(ours.sum() - 1) < 1e-9 and np.allclose(ours, ours.T)
+
+
+def test_sparse_p_is_symmetric_and_normalised(blobs):
+    rows, cols, vals = embed.sparse_joint_probabilities(blobs[0], 10.0)
+    assert torch.all(rows < cols)
+    assert abs(2 * float(vals.sum()) - 1) < 1e-9
+
+
+def test_perplexity_too_large():
+    with pytest.raises(ValueError, match="perplexity"):
+        embed.binary_search_perplexity(torch.rand(10, 10), 30.0)
+
+
+# ----------------------------------------------------------------------------- gradient
+def test_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(25, 5))
+    P = embed.joint_probabilities(X, 5.0)
+    Y = torch.as_tensor(rng.normal(size=(25, 2)))
+    grad = embed.kl_gradient(P, Y)
+    eps = 1e-6
+    fd = torch.zeros_like(Y)
+    for i in range(Y.shape[0]):
+        for d in range(2):
+            Yp, Ym = Y.clone(), Y.clone()
+            Yp[i, d] += eps
+            Ym[i, d] -= eps
+            fd[i, d] = (embed.kl_divergence(P, Yp) - embed.kl_divergence(P, Ym)) / (2 * eps)
+    np.testing.assert_allclose(grad.numpy(), fd.numpy(), atol=1e-7, rtol=1e-5)
+
+
+def test_kl_matches_sklearn():
+    from scipy.spatial.distance import squareform
+    from sklearn.manifold._t_sne import _kl_divergence
+
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(30, 4)), rng.normal(size=(30, 2))
+    P = embed.joint_probabilities(X, 5.0)
+    ref_kl, ref_grad = _kl_divergence(Y.ravel(), squareform(P.numpy(), checks=False), 1, 30, 2)
+    assert abs(embed.kl_divergence(P, Y) - ref_kl) < 1e-10
+    np.testing.assert_allclose(embed.kl_gradient(P, Y).numpy().ravel(), ref_grad, rtol=1e-6, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- t-SNE
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_tsne_separates_blobs(blobs, method):
+    X, y = blobs
+    res = embed.tsne(X, perplexity=20, max_iter=400, method=method, progress=False)
+    assert res.embedding.shape == (len(X), 2) and np.isfinite(res.embedding).all()
+    assert trustworthiness(X, res.embedding, n_neighbors=10) >= 0.95
+    assert embed.knn_accuracy(res.embedding, y, k=10) == 1.0
+    # the KL falls once exaggeration is over
+    after = [kl for it, kl in zip(res.kl_iters, res.kl_history) if it > 250]
+    assert after[-1] <= after[0]
+
+
+def test_tsne_is_deterministic(blobs):
+    X = blobs[0][:120]
+    a = embed.tsne(X, perplexity=10, max_iter=300, progress=False, init="random", seed=3)
+    b = embed.tsne(X, perplexity=10, max_iter=300, progress=False, init="random", seed=3)
+    np.testing.assert_array_equal(a.embedding, b.embedding)
+    c = embed.tsne(X, perplexity=10, max_iter=300, method="fast", progress=False)
+    d = embed.tsne(X, perplexity=10, max_iter=300, method="fast", progress=False)
+    np.testing.assert_array_equal(c.embedding, d.embedding)
+
+
+def test_tsne_follows_sklearn_exact(blobs):
+    """Same P, same initialisation, same schedule: the same embedding up to float32 drift."""
+    from sklearn.manifold import TSNE
+
+    X = blobs[0][:150]
+    init = embed.pca_init(X).numpy()
+    ours = embed.tsne(X, perplexity=15, max_iter=300, init=init, dtype=torch.float64, progress=False)
+    ref = TSNE(perplexity=15, max_iter=300, init=init, method="exact", random_state=0).fit(X)
+    P = embed.joint_probabilities(X, 15.0)
+    kl_ours, kl_ref = embed.kl_divergence(P, ours.embedding), embed.kl_divergence(P, ref.embedding_)
+    assert abs(kl_ours - kl_ref) / kl_ref < 0.02
+    assert abs(ours.kl - kl_ours) < 1e-6
+
+
+def test_fast_gradient_close_to_exact():
+    """FFT-interpolated repulsion vs the exact sum, on an embedding with a spread like a real one."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 8))
+    Y = torch.as_tensor(rng.normal(size=(400, 2)) * 10)
+    rows, cols, vals = embed.sparse_joint_probabilities(X, 10.0)
+    n = len(X)
+    P = torch.zeros(n, n, dtype=torch.float64)
+    P[rows, cols] = vals
+    P = P + P.T
+    exact = embed.kl_gradient(P, Y)
+    errors = []
+    for npu in (1.0, 3.0, 6.0):      # nodes per unit of the map: coarse, the default, finer
+        fast, kl = embed._Fast(rows, cols, vals, n, torch.float64, nodes_per_unit=npu)(Y, True)
+        errors.append(float((fast - exact).norm() / exact.norm()))
+        assert abs(kl - embed.kl_divergence(P, Y)) / kl < 1e-2
+    assert errors[1] < 1e-2 and errors[2] < 1e-3
+    assert errors[0] > errors[1] > errors[2]       # the interpolation error shrinks with the grid
+    rep = embed.repulsive_forces(Y, "fast")
+    rep_exact = embed.repulsive_forces(Y, "exact")
+    assert float((rep - rep_exact).norm() / rep_exact.norm()) < 1e-2
+
+
+def test_scores():
+    assert embed.purity([0, 0, 1, 1], [5, 5, 5, 7]) == 0.75
+    Y = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    assert embed.knn_accuracy(np.c_[Y, Y], [0, 0, 0, 1, 1, 1], k=2) == 1.0
+
+
+def test_tsne_bad_input():
+    with pytest.raises(ValueError, match="'exact' or 'fast'"):
+        embed.tsne(np.zeros((10, 3)), method="bh")
+    with pytest.raises(ValueError, match="init must have shape"):
+        embed.tsne(np.random.rand(10, 3), perplexity=3, init=np.zeros((9, 2)))

@@ -1,0 +1,135 @@
+"""Segmentation metrics, VOC loading and drawing (chapter 11)."""
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix as sk_confusion
+
+from course_utils import segmentation as seg
+from course_utils.data import DataMissingError, available
+
+
+def test_confusion_matches_sklearn_and_ignores_void():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 4, (3, 9, 9), generator=g)
+    pred = torch.randint(0, 4, (3, 9, 9), generator=g)
+    target[0, :2] = 255
+    cm = seg.confusion(pred, target, 4)
+    keep = target != 255
+    expect = sk_confusion(target[keep].numpy(), pred[keep].numpy(), labels=range(4))
+    np.testing.assert_array_equal(cm.numpy(), expect)
+    assert int(cm.sum()) == int(keep.sum())
+
+
+def test_scores_hand_computed_example():
+    # truth / prediction on six pixels, three classes
+    target = torch.tensor([[0, 0, 1], [1, 2, 2]])
+    pred = torch.tensor([[0, 1, 1], [1, 2, 0]])
+    cm = seg.confusion(pred, target, 3)
+    # class 0: tp 1, truth 2, predicted 2 -> IoU 1/3; class 1: tp 2, truth 2, pred 3 -> 2/3;
+    # class 2: tp 1, truth 2, pred 1 -> 1/2
+    s = seg.scores(cm)
+    np.testing.assert_allclose(s["iou"], [1 / 3, 2 / 3, 1 / 2])
+    assert s["mean_iou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+    assert s["pixel_acc"] == pytest.approx(4 / 6)
+    assert s["mean_class_acc"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+
+
+def test_absent_class_left_out_and_bad_input():
+    target = torch.tensor([0, 0, 1, 1])
+    pred = torch.tensor([0, 1, 1, 1])
+    s = seg.scores(seg.confusion(pred, target, 3))
+    assert np.isnan(s["iou"][2]) and s["mean_iou"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    with pytest.raises(ValueError, match="same shape"):
+        seg.confusion(pred, target[:3], 3)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        seg.confusion(torch.tensor([0, 2, 1, 1]), target, 2)
+    with pytest.raises(ValueError, match="square"):
+        seg.scores(torch.zeros(2, 3))
+
+
+def test_evaluate_perfect_model():
+    class Oracle(torch.nn.Module):  # scores the true label map hidden in the image
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            lab = (x[:, 0] * 255).round().long()
+            return torch.nn.functional.one_hot(lab, 3).permute(0, 3, 1, 2).float() * self.w
+
+    from course_utils.data import TensorData
+    labels = torch.randint(0, 3, (4, 8, 8), generator=torch.Generator().manual_seed(1))
+    data = TensorData(labels.unsqueeze(1).to(torch.uint8), labels, ["bg", "a", "b"], "toy")
+    r = seg.evaluate(Oracle(), data, batch_size=3)
+    assert r["mean_iou"] == 1.0 and r["pixel_acc"] == 1.0 and torch.equal(r["pred"], labels)
+
+
+def test_error_image_colours():
+    target = torch.tensor([[0, 0], [3, 3]])
+    pred = torch.tensor([[0, 2], [3, 0]])
+    img = seg.error_image(pred, target)
+    assert img.shape == (2, 2, 3)
+    np.testing.assert_array_equal(img[0, 0], [0, 0, 0])   # background right: black
+    np.testing.assert_array_equal(img[1, 0], [1, 1, 1])   # object right: white
+    np.testing.assert_array_equal(img[0, 1], [1, 0, 0])   # wrong: red
+    np.testing.assert_array_equal(img[1, 1], [1, 0, 0])
+    col = seg.colorize(target, 4)
+    np.testing.assert_array_equal(col[0, 0], [0, 0, 0])
+    assert col[1, 0].sum() > 0
+
+
+def test_region_target_sums_class_score_over_mask():
+    out = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[1:3, 1:3] = True
+    val = seg.region_target(2, mask)(out)
+    np.testing.assert_allclose(val.numpy(), out[:, 2, 1:3, 1:3].sum(dim=(1, 2)).numpy())
+
+
+def write_tiny_voc(root, names=("2007_000001", "2007_000002"), size=(20, 30)):
+    from PIL import Image
+    base = root / "VOCdevkit" / "VOC2012"
+    (base / "JPEGImages").mkdir(parents=True)
+    (base / "SegmentationClass").mkdir()
+    (base / "ImageSets" / "Segmentation").mkdir(parents=True)
+    masks = []
+    for k, name in enumerate(names):
+        h, w = size
+        Image.fromarray(np.full((h, w, 3), 40 * (k + 1), np.uint8)).save(base / "JPEGImages" / f"{name}.jpg")
+        m = np.zeros((h, w), np.uint8)
+        m[:, w // 2:] = 15 if k == 0 else 12   # person / dog on the right half
+        m[:, w // 2 - 1] = 255                 # void border
+        pal = Image.fromarray(m, mode="P")
+        pal.putpalette([v for i in range(256) for v in (i, i, i)])
+        pal.save(base / "SegmentationClass" / f"{name}.png")
+        masks.append(m)
+    (base / "ImageSets" / "Segmentation" / "train.txt").write_text("\n".join(names) + "\n")
+    return masks
+
+
+def test_voc_path_on_a_tiny_voc_folder(tmp_path):
+    write_tiny_voc(tmp_path)
+    data = seg.load_voc(tmp_path, "train", size=16)
+    assert data.images.shape == (2, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert data.labels.shape == (2, 16, 16) and data.classes[15] == "person"
+    assert set(data.labels[0].unique().tolist()) <= {0, 15, 255}
+    assert (data.labels[0, :, :6] == 0).all() and (data.labels[0, :, -6:] == 15).all()
+    assert (data.labels[1, :, -6:] == 12).all()
+    assert (data.images[1] > data.images[0]).all()
+    assert len(seg.load_voc(tmp_path, "train", size=8, subset=1)) == 1
+
+
+def test_voc_missing_says_how_to_get_it(tmp_path):
+    with pytest.raises(DataMissingError, match="download=True"):
+        seg.load_voc(tmp_path / "nowhere", "train")
+    with pytest.raises(ValueError, match="split"):
+        seg.load_voc(tmp_path, "test")
+
+
+@pytest.mark.skipif(not available("fashion-mnist"), reason="Fashion-MNIST not under the data root")
+def test_scene_data_train_and_test_use_different_items():
+    tr = seg.scene_data("fashion-mnist", "train", 8, canvas=64, seed=0, source_subset=500)
+    te = seg.scene_data("fashion-mnist", "test", 8, canvas=64, seed=0, source_subset=500)
+    assert tr.images.shape == (8, 1, 64, 64) and tr.labels.shape == (8, 64, 64)
+    assert tr.classes[0] == "background" and len(tr.classes) == 11
+    assert int(tr.labels.max()) <= 10 and not torch.equal(tr.images, te.images)
