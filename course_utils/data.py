@@ -338,9 +338,9 @@ def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, 
                 seed: int = 0, threshold: int = 40, distinct: bool = False) -> Scenes:
     """Paste 1-4 items of ``source`` at random places on a black canvas (chapters 8 and 11).
 
-    Deterministic given ``seed``. Items may overlap; a later item lies on top, so a pixel's
-    label is that of the last item whose ink (value > ``threshold``) covers it, and the
-    image pixel is the maximum of the pasted intensities. ``distinct`` forces the items of a
+    Deterministic given ``seed``. Items may overlap; a later item lies on top: where its ink
+    (value > ``threshold``) falls, both the pixel and its label are the later item's, so what
+    is seen and what is labelled always agree; elsewhere faint values combine by maximum. ``distinct`` forces the items of a
     scene to have different classes (for the two-object composites of chapter 8).
     """
     lo, hi = items
@@ -368,7 +368,8 @@ def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, 
             patch = source.images[src, 0]
             ink = patch > threshold
             region = (slice(top, top + size), slice(left, left + size))
-            images[i, 0][region] = torch.maximum(images[i, 0][region], patch)
+            below = images[i, 0][region]
+            images[i, 0][region] = torch.where(ink, patch, torch.maximum(below, patch))
             labels[i][region][ink] = int(source.labels[src]) + 1
             masks[i, :j, region[0], region[1]] &= ~ink  # covered by the newer item
             masks[i, j][region] = ink

@@ -62,7 +62,13 @@ def executed_dir() -> Path:
 
 
 def _execute(path: str, out: str, params: dict, fast: bool) -> dict:
+    import logging
+
     import papermill as pm
+
+    # papermill cannot infer the type of `fast = cu.config.is_fast()` and says so for every
+    # notebook; the injected value still wins, so keep only real errors
+    logging.getLogger("papermill").setLevel(logging.ERROR)
 
     os.environ["COURSE_FAST"] = "1" if fast else "0"
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for people, not for the book

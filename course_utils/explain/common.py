@@ -4,6 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -66,3 +67,14 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Iterator[nn.Module]:
             h.remove()
         for m, flag in zip(relus, inplace):
             m.inplace = flag
+
+
+def per_example(value, n: int, what: str, device) -> torch.Tensor:
+    """One index (class, channel...) per example as a long tensor of length ``n``: a single
+    value is repeated; anything else must have exactly ``n`` entries (chapters 6 and 8)."""
+    t = torch.as_tensor(value, device=device, dtype=torch.long).flatten()
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"{what} must be one index or one per image ({n}), got {t.numel()}")
+    return t

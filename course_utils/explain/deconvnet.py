@@ -14,18 +14,10 @@ import torch
 import torch.nn as nn
 
 from ..features import capture, get_module
-from .common import frozen_eval, relu_backward_rule
+from .common import frozen_eval, relu_backward_rule, per_example
 
 MODES = ("max", "map")
 
-
-def _per_image(value, n: int, what: str, device) -> torch.Tensor:
-    t = torch.as_tensor(value, device=device, dtype=torch.long).flatten()
-    if t.numel() == 1:
-        t = t.expand(n)
-    if t.numel() != n:
-        raise ValueError(f"{what} must be one index or one per image ({n}), got {t.numel()}")
-    return t
 
 
 def _seed(act: torch.Tensor, channel: torch.Tensor, mode: str) -> torch.Tensor:
@@ -73,7 +65,7 @@ def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, targe
     with frozen_eval(model), relu_backward_rule(model, "deconv"):
         if layer is None:
             out = model(x)
-            t = _per_image(target, n, "target", x.device)
+            t = per_example(target, n, "target", x.device)
             seed = torch.zeros_like(out).scatter_(1, t[:, None], 1.0)
             grad, = torch.autograd.grad(out, x, grad_outputs=seed)
             return grad.detach()
@@ -81,7 +73,7 @@ def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, targe
         with capture(model, layer, detach=False) as acts:
             model(x)
         act = next(iter(acts.values()))
-        seed = _seed(act, _per_image(channel, n, "channel", x.device), mode)
+        seed = _seed(act, per_example(channel, n, "channel", x.device), mode)
         grad, = torch.autograd.grad(act, x, grad_outputs=seed)
     return grad.detach()
 

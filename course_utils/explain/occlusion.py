@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..features import capture
-from .common import frozen_eval
+from .common import frozen_eval, per_example
 
 SCORES = ("logit", "prob", "logprob")
 
@@ -38,14 +38,6 @@ def window_positions(height: int, width: int, window, stride) -> list[tuple[int,
     cols = [k * sw for k in range(math.ceil((width - ww) / sw) + 1)]
     return [(r, c) for r in rows for c in cols]
 
-
-def _targets(target, n: int, device) -> torch.Tensor:
-    t = torch.as_tensor(target, device=device, dtype=torch.long).flatten()
-    if t.numel() == 1:
-        t = t.expand(n)
-    if t.numel() != n:
-        raise ValueError(f"target must be one index or one per image ({n}), got {t.numel()}")
-    return t
 
 
 def _score_fn(model: nn.Module, score: str, layer):
@@ -86,7 +78,7 @@ def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=
     n, _, h, w = x.shape
     wh, ww = _pair(window, "window")
     positions = window_positions(h, w, window, stride)
-    t = _targets(target, n, x.device)
+    t = per_example(target, n, "target", x.device)
     x = x.detach()
     with frozen_eval(model), torch.no_grad():
         scores = _score_fn(model, score, layer)

@@ -130,7 +130,19 @@ class FCVAE(_Base):
         return self.decoder(z).view(-1, *IMAGE_SHAPE)
 
 
-class ConvVAE(_Base):
+class _ConvBase(_Base):
+    """Encoder ``features`` -> ``fc`` -> (``mu``, ``logvar``); decoder ``decoder_fc`` -> 7x7 maps
+    of ``_c2`` channels -> ``decoder`` (shared by the conv VAEs of chapter 10)."""
+
+    def encode(self, x, y=None):
+        h = self.fc(self.features(x))
+        return self.mu(h), self.logvar(h)
+
+    def decode(self, z, y=None):
+        return self.decoder(self.decoder_fc(z).view(-1, self._c2, 7, 7))
+
+
+class ConvVAE(_ConvBase):
     """Convolutional VAE with batch normalisation (chapter 10).
 
     Encoder ``features``: two stride-2 4x4 convolutions (28 -> 14 -> 7) with BatchNorm and
@@ -157,15 +169,8 @@ class ConvVAE(_Base):
             nn.ConvTranspose2d(c1, 1, 4, 2, 1))
         self._c2 = c2
 
-    def encode(self, x, y=None):
-        h = self.fc(self.features(x))
-        return self.mu(h), self.logvar(h)
 
-    def decode(self, z, y=None):
-        return self.decoder(self.decoder_fc(z).view(-1, self._c2, 7, 7))
-
-
-class ModifiedVAE(_Base):
+class ModifiedVAE(_ConvBase):
     """The deeper "modified" VAE of chapter 10: four 3x3 convolutions in the encoder
     (28 -> 28 -> 14 -> 14 -> 7), each with BatchNorm and LeakyReLU(0.2), and a decoder of
     two transposed convolutions (7 -> 14 -> 28) with BatchNorm and ReLU and a final 3x3
@@ -191,13 +196,6 @@ class ModifiedVAE(_Base):
             nn.ConvTranspose2d(c1, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),
             nn.Conv2d(c1, 1, 3, 1, 1))
         self._c2 = c2
-
-    def encode(self, x, y=None):
-        h = self.fc(self.features(x))
-        return self.mu(h), self.logvar(h)
-
-    def decode(self, z, y=None):
-        return self.decoder(self.decoder_fc(z).view(-1, self._c2, 7, 7))
 
 
 class ConditionalVAE(_Base):

@@ -47,9 +47,9 @@ def test_labels_match_pasted_items():
             assert not bool((m & ~box).any())
         assert torch.equal(union, sc.labels[i] > 0)
         assert not bool(sc.masks[i, k:].any())
-        # a labelled pixel holds at least its item's ink (60 + 40 c; the image keeps the maximum)
+        # a labelled pixel shows exactly its item's ink (60 + 40 c): the top item is what is seen
         ink = sc.images[i, 0][union].long()
-        assert bool((ink >= 60 + 40 * (sc.labels[i][union] - 1)).all())
+        assert bool((ink == 60 + 40 * (sc.labels[i][union] - 1)).all())
         assert bool((sc.images[i, 0][~union] <= 40).all())  # unlabelled pixels are below threshold
 
 
@@ -75,12 +75,13 @@ def test_overlaps_resolve_to_the_later_item():
             # exactly the pixels of item j not covered by a later item carry its label
             assert torch.equal(sc.masks[i, j], ink & ~later)
             overlaps += int((ink & later).sum() > 0)
-        # the image is the pixel-wise maximum of the pasted squares
+        # a later square's ink covers what lies below it (image and labels agree)
         expect = torch.zeros(32, 32, dtype=torch.uint8)
         for j in range(k):
             top, left = sc.boxes[i, j].tolist()
             cls = int(sc.item_classes[i, j])
-            expect[top:top + 28, left:left + 28] = torch.maximum(expect[top:top + 28, left:left + 28], images[cls, 0])
+            patch, below = images[cls, 0], expect[top:top + 28, left:left + 28]
+            expect[top:top + 28, left:left + 28] = torch.where(patch > 40, patch, torch.maximum(below, patch))
         assert torch.equal(sc.images[i, 0], expect)
     assert overlaps > 0, "the test needs some overlapping items"
 
