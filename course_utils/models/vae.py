@@ -134,6 +134,12 @@ class _ConvBase(_Base):
     """Encoder ``features`` -> ``fc`` -> (``mu``, ``logvar``); decoder ``decoder_fc`` -> 7x7 maps
     of ``_c2`` channels -> ``decoder`` (shared by the conv VAEs of chapter 10)."""
 
+    def _latent_heads(self, latent: int, hidden: int, c2: int) -> None:
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+        self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(),
+                                        nn.Linear(hidden, c2 * 49), nn.ReLU())
+
     def encode(self, x, y=None):
         h = self.fc(self.features(x))
         return self.mu(h), self.logvar(h)
@@ -160,10 +166,7 @@ class ConvVAE(_ConvBase):
             ("conv2", nn.Conv2d(c1, c2, 4, 2, 1)), ("bn2", nn.BatchNorm2d(c2)), ("relu2", nn.ReLU()),
         ]))
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 49, hidden), nn.ReLU())
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
-        self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(),
-                                        nn.Linear(hidden, c2 * 49), nn.ReLU())
+        self._latent_heads(latent, hidden, c2)
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),
             nn.ConvTranspose2d(c1, 1, 4, 2, 1))
@@ -187,10 +190,7 @@ class ModifiedVAE(_ConvBase):
         self.features = nn.Sequential(*block(1, c1, 1), *block(c1, c1, 2),
                                       *block(c1, c2, 1), *block(c2, c2, 2))
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 49, hidden), nn.LeakyReLU(0.2))
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
-        self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(),
-                                        nn.Linear(hidden, c2 * 49), nn.ReLU())
+        self._latent_heads(latent, hidden, c2)
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),
             nn.ConvTranspose2d(c1, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),
