@@ -351,7 +351,7 @@ def _fft_friendly(m: int) -> int:
 class _Fast:
     """Sparse attractive forces + FFT-interpolated repulsive forces (FIt-SNE scheme)."""
 
-    def __init__(self, rows, cols, vals, n, dtype, p: int = 5, min_nodes: int = 150,
+    def __init__(self, rows, cols, vals, n, dtype, p: int = 5, min_nodes: int = 100,
                  nodes_per_unit: float = 3.0):
         self.rows, self.cols = rows, cols
         self.vals = vals.to(dtype, copy=True)
@@ -446,7 +446,7 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
          init="pca", method: str = "exact", pca_dims: int | None = None, P=None,
          n_iter_without_progress: int = 300, min_grad_norm: float = 1e-7, kl_every: int = 50,
          seed: int = 0, dtype=torch.float32, progress: bool = True, desc: str | None = None,
-         interp_points: int = 5, nodes_per_unit: float = 3.0, min_nodes: int = 150) -> TSNEResult:
+         interp_points: int = 5, nodes_per_unit: float = 3.0, min_nodes: int = 100) -> TSNEResult:
     """t-SNE of ``X`` (N x D) to 2-D, from scratch, with scikit-learn's defaults and schedule
     (chapter 4).
 
@@ -573,7 +573,7 @@ def kl_gradient(P, Y) -> torch.Tensor:
 
 
 def repulsive_forces(Y, method: str = "exact", interp_points: int = 5, nodes_per_unit: float = 3.0,
-                     min_nodes: int = 150) -> torch.Tensor:
+                     min_nodes: int = 100) -> torch.Tensor:
     """The repulsive half of the t-SNE gradient, -4 sum_j q_ij (1 + |y_i - y_j|^2)^-1 (y_i - y_j),
     computed exactly (dense, O(N^2)) or by the fast method's FFT interpolation, to see how
     much the approximation changes the forces (chapter 4)."""

@@ -304,9 +304,10 @@ fast_vs_exact.round(4)
 # 90 nearest neighbours (the share printed above), so the fast method does not pull
 # those weakly related points together at all; and the interpolation makes a small error in
 # the repulsive forces, largest for isolated points whose neighbourhood on the grid is
-# nearly empty. The right panel shows where the repulsion error sits. Neither changes the picture: the final KL under the exact $P$ is within a
-# few per cent. For a few hundred points the exact method is the quicker one (the grid
-# has at least 150 × 150 nodes whatever $N$); the benchmark `benchmarks/tsne_vs_sklearn.py`
+# nearly empty. The right panel shows where the repulsion error sits. Neither changes the
+# picture: the final KL under the exact $P$ is within a few per cent. For a few hundred
+# points the exact method is the quicker one (the grid has at least 100 × 100 nodes whatever
+# $N$); the benchmark `benchmarks/tsne_vs_sklearn.py`
 # measures the crossover and the large-$N$ speed against scikit-learn's Barnes–Hut.
 
 # %% [markdown]
