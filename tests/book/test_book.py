@@ -65,7 +65,13 @@ CHAPTERS = [p.stem for p in runner.notebooks()]
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_page_renders(built_book, browser, chapter):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.get(f"{built_book}/chapters/{chapter}.html")
+    # wait (up to 60 s) until the page, its heading and every image have finished loading
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && !!document.querySelector('main h1')"
+        " && [...document.images].every(i => i.complete)"))
     title = browser.execute_script("return document.querySelector('main h1')?.innerText || ''")
     expected = int(chapter[:2])
     assert title.startswith(f"{expected}."), f"{chapter}: page title is {title!r}"
