@@ -72,6 +72,10 @@ def _execute(path: str, out: str, params: dict, fast: bool) -> dict:
 
     os.environ["COURSE_FAST"] = "1" if fast else "0"
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for people, not for the book
+    # the kernel must import this checkout's course_utils (so it writes to the same results
+    # folder), not whatever another editable install in the environment points at
+    paths = [str(config.REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     start = time.time()
     status, error = "pass", None
     try:

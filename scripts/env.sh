@@ -7,6 +7,7 @@ VENV="${VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV" >&2
 fi
+VENV="$(cd "$VENV" && pwd)"
 stamp="$VENV/.course-installed"
 want="$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -16,7 +17,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # the editable install points at this checkout; re-point it if the venv served another clone
-if ! "$VENV/bin/python" -c "import course_utils, pathlib, sys; sys.exit(pathlib.Path(course_utils.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null; then
+# (checked from / so that this folder's own course_utils is not what gets imported)
+here="$(pwd -P)"
+if ! (cd / && "$VENV/bin/python" -c "import course_utils, pathlib, sys; sys.exit(pathlib.Path(course_utils.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]))" "$here") 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
 fi
 echo "$VENV/bin/python"

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from course_utils import runner
+from course_utils import results, runner
 from course_utils.__main__ import main
 
 
@@ -63,3 +63,23 @@ def test_run_reports_failure_with_nonzero_exit(tmp_course, tmp_path, monkeypatch
     assert rows[0]["status"] == "fail" and "boom" in rows[0]["error"]
     runs = json.loads((tmp_course / "results" / "runs.json").read_text())
     assert runs["99_bad"]["status"] == "fail"
+
+
+def test_run_kernel_imports_this_checkout(tmp_course, tmp_path, monkeypatch):
+    # the kernel papermill starts must import the same course_utils (and so write metrics to
+    # the same results folder) as the runner, whatever the venv's own install points at
+    import nbformat
+
+    import course_utils
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fast = False", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import course_utils as cu\ncu.results.begin('97_where')\n"
+                                          "cu.results.record('file', cu.__file__)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nbformat.write(nb, folder / "97_where.ipynb")
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    assert runner.run(["97"], fast=True)[0]["status"] == "pass"
+    rows = results.load_all()
+    assert [r["value"] for r in rows if r["notebook"] == "97_where"] == [course_utils.__file__]
