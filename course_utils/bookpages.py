@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from . import config, results
+from .reports import HEADLINES
 
 
 def _md_table(rows: list[list], header: list[str]) -> str:
@@ -34,18 +35,45 @@ def status_page() -> str:
             f"notebook's last run.\n\n{body}\n\nTotal execution time: {total:.0f} s.\n")
 
 
+def headline_table(rows: list[dict]) -> str:
+    """Markdown table of every chapter's headline numbers beside the course reports' figures,
+    with the mode and data of our run and whether our target was met ("not run" if missing)."""
+    by_key = {(r["notebook"], r["name"]): r for r in rows}
+    table = []
+    for h in HEADLINES:
+        r = by_key.get((h.notebook, h.metric))
+        report = "—" if h.report is None else _fmt(h.report)
+        if r is None:
+            table.append([h.notebook[:2], h.label, report, "not run", "", "", "", "", h.source])
+            continue
+        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+        table.append([h.notebook[:2], h.label, report, _fmt(r["value"]), r["mode"],
+                      r.get("data") or "", r["target"] or "", met, h.source])
+    return _md_table(table, ["ch.", "quantity", "report", "ours", "mode", "data we used",
+                             "our target", "met", "report's source"])
+
+
 def results_page() -> str:
-    """Markdown of every recorded metric with its target and whether it was met."""
+    """Markdown of the headline numbers against the reports, then every recorded metric."""
     rows = results.load_all()
     if not rows:
         return "# Results\n\nNo metrics recorded yet.\n"
     out = ["# Results\n",
            "Every number below was recorded by a chapter during the batch run that built this "
            "book (`course_utils.results.record`). *Target* is the chapter's claim in the run's "
-           "mode; *met* says whether the measured value satisfies it.\n"]
+           "mode; *met* says whether the measured value satisfies it. In fast mode the chapters "
+           "train on tiny subsets for a few epochs, so only their loose fast-mode targets apply.\n",
+           "## Headline numbers beside the course reports\n",
+           "*report* is the figure the course reports give for the same quantity (— where they "
+           "show only a plot or nothing). Their data and budgets differ from ours where the "
+           "*data we used* column says so, for instance stand-ins for CIFAR-10 and Pascal VOC, "
+           "which cannot be downloaded where this book was built.\n",
+           headline_table(rows) + "\n",
+           "## Every recorded number\n"]
     for nb in sorted({r["notebook"] for r in rows}):
         mine = [r for r in rows if r["notebook"] == nb]
-        out.append(f"## {nb}\n\nMode: {mine[0]['mode']}; machine: {mine[0]['hardware']}.\n")
+        out.append(f"### {nb}\n\nMode: {mine[0]['mode']}; data: {mine[0].get('data') or 'not recorded'}; "
+                   f"machine: {mine[0]['hardware']}.\n")
         out.append(_md_table([[r["name"], _fmt(r["value"]), r["target"] or "",
                                {True: "yes", False: "**no**", None: ""}[r["met"]]] for r in mine],
                              ["metric", "value", "target", "met"]) + "\n")

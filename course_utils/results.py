@@ -28,14 +28,30 @@ def _hardware() -> str:
     return f"CPU: {os.cpu_count()} cores ({platform.machine()})"
 
 
-def begin(notebook: str) -> None:
-    """Start a fresh record for ``notebook`` (e.g. ``"01_lenet_fashion"``) (chapter 1)."""
+def begin(notebook: str, data: str | None = None) -> None:
+    """Start a fresh record for ``notebook`` (e.g. ``"01_lenet_fashion"``); ``data`` says
+    which data the chapter ran on (chapter 1)."""
     _state.update(notebook=notebook, start=time.time())
     path = _metrics_file(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"notebook": notebook, "mode": config.mode(), "hardware": _hardware(),
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": {}}
+               "data": data, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "metrics": {}}
     path.write_text(json.dumps(payload, indent=1))
+
+
+def data_used(description: str) -> str:
+    """Record which data the current notebook actually ran on, e.g. a stand-in (chapter 5)."""
+    path = _metrics_file(_current())
+    payload = json.loads(path.read_text())
+    payload["data"] = description
+    path.write_text(json.dumps(payload, indent=1))
+    return description
+
+
+def _current() -> str:
+    if _state["notebook"] is None:
+        raise RuntimeError("call course_utils.results.begin('<notebook name>') first")
+    return _state["notebook"]
 
 
 def record(name: str, value, target: str | None = None, note: str | None = None):
@@ -43,9 +59,7 @@ def record(name: str, value, target: str | None = None, note: str | None = None)
 
     ``target`` is a human-readable goal such as ``">= 0.89"``, checked by the results table.
     """
-    notebook = _state["notebook"]
-    if notebook is None:
-        raise RuntimeError("call course_utils.results.begin('<notebook name>') before record()")
+    notebook = _current()
     if hasattr(value, "item"):
         value = value.item()
     path = _metrics_file(notebook)
@@ -67,7 +81,7 @@ def meets(value: float, target: str | None) -> bool | None:
 
 
 def load_all(root: Path | None = None) -> list[dict]:
-    """Every recorded metric as rows: notebook, name, value, target, met, mode, seconds."""
+    """Every recorded metric as rows: notebook, name, value, target, met, mode, data, seconds."""
     folder = (root or config.results_dir()) / "metrics"
     rows = []
     for path in sorted(folder.glob("*.json")):
@@ -77,7 +91,7 @@ def load_all(root: Path | None = None) -> list[dict]:
             met = meets(value, m.get("target")) if isinstance(value, (int, float)) else None
             rows.append({"notebook": payload["notebook"], "name": name, "value": value,
                          "target": m.get("target"), "met": met, "mode": payload["mode"],
-                         "hardware": payload.get("hardware"), "seconds": m["seconds"]})
+                         "data": payload.get("data"), "hardware": payload.get("hardware"), "seconds": m["seconds"]})
     return rows
 
 

@@ -40,7 +40,7 @@ batch_size = None           # None: 32 in fast mode, 64 in full mode
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("01_lenet_fashion")
+cu.results.begin("01_lenet_fashion", data="Fashion-MNIST")
 cu.seed_everything(seed)
 setup = cu.models.lenet.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4
 epochs, batch_size = setup["epochs"], setup["batch_size"]

@@ -33,14 +33,14 @@ from course_utils.models import summary, zoo
 # %% tags=["parameters"]
 fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
 seed = 0
-epochs = None               # None: the recipe's 2 epochs (fast) or 8 epochs (full)
+epochs = None               # None: the recipe's 2 epochs (fast) or 3 epochs (full)
 sweep_epochs = None         # None: 1 epoch (fast) or 3 epochs (full) for each width setting
 sweep_widths = [(16, 16, 16, 16), (16, 16, 32, 32), (32, 32, 32, 32), (32, 32, 64, 64),
                 (64, 64, 64, 64)]
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("02_cnn_zoo")
+cu.results.begin("02_cnn_zoo", data="MNIST")
 cu.seed_everything(seed)
 sweep_train_size = cu.config.pick(400, 10000)
 sweep_epochs = sweep_epochs or cu.config.pick(1, 3)
@@ -157,6 +157,15 @@ zoo_table.round(4)
 # the test accuracy; it is not a sign of underfitting. The seconds per epoch depend on the
 # machine the networks were trained on (recorded with the results).
 #
+# Beside the course report's figures (report 001 §2, whose training budget is not stated):
+
+# %%
+report_acc = {"AlexNet": 0.9797, "VGG": 0.9955, "ResNet": 0.9812}
+versus = pd.DataFrame({"ours": zoo_table["test acc"], "report": pd.Series(report_acc)})
+versus["ours - report"] = versus["ours"] - versus["report"]
+versus["test digits"] = (versus["ours - report"] * len(test)).round().astype(int)
+versus.round(4)
+#
 # ## Where do the networks still go wrong?
 #
 # The test digits the VGG net gets wrong, with the true and the predicted label:
@@ -226,20 +235,24 @@ print(f"last step that gained >= 0.1 point: up to {stop}; the gains per step: "
       + ", ".join(f"{g:+.4f}" for g in gains.iloc[1:]))
 
 # %% [markdown]
-# The first steps, from 16 filters everywhere to wider second and then first blocks, buy the
-# largest gains in the course report and here as well; beyond the widths printed above the
-# gains fall within a few test digits, which is the size of the noise between two training
-# runs, while the cost per epoch keeps growing. More filters stop helping at that point.
+# The cell above names the last widening that still gained at least 0.1 point. In full mode
+# (10,000 images, 3 epochs, seed 0, on 2 CPU cores) that is 32-32-32-32: going from 16 to 32
+# filters in every block gains a few tenths of a point, and the two wider settings are no
+# better, while the parameters and the time per epoch keep growing. The course report saw the
+# same shape on the full training set: its best was 32-32-64-64 (0.9943), with 64-64-64-64 no
+# better (0.9941). Our accuracies sit lower than the report's because the sweep trains on a
+# sixth of the data; the comparison is between the settings, not with the report.
 #
 # ## What we saw
 #
-# - All three small networks learn MNIST well past 99 % with one shared recipe (full mode;
-#   the numbers are recorded below). The VGG-style net is the most accurate, the ResNet the
-#   smallest by far, and AlexNet, without batch normalisation, trails slightly.
-# - The recipe (warm-up, cosine decay, small random shifts) beats every result of the course
-#   report: 0.9797 (AlexNet), 0.9812 (ResNet) and 0.9955 (VGG).
-# - Widening the VGG net helps until about the widths printed above; after that the gain is
-#   within noise while the parameters and the time per epoch keep growing.
+# - All three small networks learn MNIST past 99 % in three epochs with one shared recipe
+#   (full mode; the numbers are recorded below); the ResNet is by far the smallest.
+# - In full mode the recipe (warm-up, cosine decay, small random shifts) beats the course
+#   report's AlexNet (0.9797) and ResNet (0.9812) by more than a point, and brings the VGG net
+#   within a few test digits of the report's 0.9955 (three epochs here); the table above
+#   gives the exact differences.
+# - Widening the VGG net helps until about 32 filters per block; after that the gain is within
+#   noise while the parameters and the time per epoch keep growing.
 
 # %%
 for label in names.values():
@@ -250,6 +263,9 @@ for label in names.values():
 vgg_acc = cu.results.claim("vgg_test_acc", zoo_table.loc["VGG", "test acc"], ">= 0.994", ">= 0.6")
 resnet_acc = cu.results.claim("resnet_test_acc", zoo_table.loc["ResNet", "test acc"], ">= 0.990", ">= 0.5")
 alexnet_acc = cu.results.claim("alexnet_test_acc", zoo_table.loc["AlexNet", "test acc"], ">= 0.990", ">= 0.5")
+cu.results.claim("alexnet_minus_report_acc", versus.loc["AlexNet", "ours - report"], ">= 0.01", None)
+cu.results.claim("resnet_minus_report_acc", versus.loc["ResNet", "ours - report"], ">= 0.01", None)
+cu.results.claim("vgg_minus_report_acc", versus.loc["VGG", "ours - report"], ">= -0.001", None)
 for label, row in sweep.iterrows():
     cu.results.record(f"sweep_{label}_test_acc", float(row["test acc"]))
     cu.results.record(f"sweep_{label}_test_loss", float(row["test loss"]))

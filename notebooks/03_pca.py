@@ -45,7 +45,7 @@ n_thumbnails = None         # images drawn as markers; None: 200 / 400
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("03_pca")
+cu.results.begin("03_pca", data="Fashion-MNIST")
 cu.seed_everything(seed)
 n_pixels = n_pixels or cu.config.pick(2000, 60000)
 n_features = n_features or cu.config.pick(1000, 5000)

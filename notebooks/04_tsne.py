@@ -45,7 +45,7 @@ perplexities = (5, 30, 100)
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("04_tsne")
+cu.results.begin("04_tsne", data="Fashion-MNIST")
 cu.seed_everything(seed)
 n_compare = n_compare or cu.config.pick(300, 2000)
 n_ablation = n_ablation or cu.config.pick(300, 1000)

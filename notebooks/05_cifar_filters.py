@@ -32,7 +32,7 @@ from IPython.display import Markdown, display
 
 import course_utils as cu
 from course_utils.models import summary
-from course_utils.models.cifar import REFERENCE, CifarLeNet, chapter5_data, reference_model
+from course_utils.models.cifar import REFERENCE, CifarLeNet, chapter5_data, data_description, reference_model
 
 # %% tags=["parameters"]
 fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
@@ -46,7 +46,7 @@ cu.results.begin("05_cifar_filters")
 cu.seed_everything(seed)
 epochs = epochs or cu.config.pick(2, 10)
 train, test, banner = chapter5_data(fast, seed)
-data_name = "CIFAR-10 (grey, 28×28)" if banner is None else "Fashion-MNIST, standing in for CIFAR-10"
+data_name = cu.results.data_used(data_description(banner))
 tag = "CIFAR-10" if banner is None else "STAND-IN Fashion-MNIST (not CIFAR-10)"
 if banner:
     display(Markdown(f"> **Stand-in data.** {banner}"))

@@ -49,7 +49,7 @@ import course_utils as cu
 from course_utils.explain.deconvnet import deconvnet, receptive_field, top_activations
 from course_utils.explain.featviz import maximize
 from course_utils.explain.occlusion import occlusion_grid, window_positions
-from course_utils.models.cifar import CifarLeNet, chapter5_data, reference_model
+from course_utils.models.cifar import CifarLeNet, chapter5_data, data_description, reference_model
 
 # %% tags=["parameters"]
 fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): fewer steps and images
@@ -65,6 +65,7 @@ ascent_steps = ascent_steps or cu.config.pick(40, 200)
 n_search = cu.config.pick(200, 880)      # test images searched for top activations
 n_invariance = cu.config.pick(60, 500)
 train, test, banner = chapter5_data(fast, seed)
+cu.results.data_used(data_description(banner))
 tag = "CIFAR-10" if banner is None else "STAND-IN Fashion-MNIST (not CIFAR-10)"
 if banner:
     display(Markdown(f"> **Stand-in data.** {banner}"))

@@ -39,7 +39,7 @@ report_lr = 0.01            # the course reports' learning rate, tried once for 
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("07_rnn")
+cu.results.begin("07_rnn", data="MNIST")
 cu.seed_everything(seed)
 base = rnn.mnist_config("rnn", hidden_size, fast=fast, seed=seed)
 train = cu.data.load("mnist", "train", subset=base["train_size"], seed=seed)
@@ -193,7 +193,7 @@ gru_table.round(4)
 #
 # The VGG-style net of chapter 2 is fetched from the cache with the chapter-2 recipe
 # (`zoo.mnist_config`), and trained now if it is missing. Its recipe differs (SGD with
-# momentum and random shifts, 8 epochs in full mode), so this is a comparison of what each
+# momentum and random shifts, 3 epochs in full mode), so this is a comparison of what each
 # family reaches with a sensible recipe, not of equal budgets. The seconds per epoch were
 # measured where each network was trained.
 

@@ -49,7 +49,7 @@ tolerance = 4               # pointing-game tolerance in pixels (15 px at 224 px
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("08_gradcam")
+cu.results.begin("08_gradcam", data="Fashion-MNIST items on 56×56 canvases (no ImageNet weights offline)")
 cu.seed_everything(seed)
 n_composites = n_composites or cu.config.pick(60, 500)
 ig_steps = ig_steps or cu.config.pick(16, 32)

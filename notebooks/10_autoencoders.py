@@ -55,7 +55,7 @@ box = (6, 10, 8)            # the output square for area attribution: (row, col,
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("10_autoencoders")
+cu.results.begin("10_autoencoders", data="MNIST and Fashion-MNIST")
 cu.seed_everything(seed)
 epochs = epochs or cu.config.pick(2, 12)
 main_size = cu.config.pick(2000, None)                        # main conv VAE, FC models

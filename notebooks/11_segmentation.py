@@ -49,7 +49,7 @@ batch_size = 32
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("11_segmentation")
+cu.results.begin("11_segmentation", data=f"scenes composed of {source} items")
 cu.seed_everything(seed)
 n_train = n_train or cu.config.pick(96, 2000)
 n_test = n_test or cu.config.pick(32, 1000)

@@ -52,7 +52,7 @@ lr = 1e-3                          # Adam
 
 # %%
 cu.config.set_fast(fast)
-cu.results.begin("12_transfer")
+cu.results.begin("12_transfer", data="Fashion-MNIST, split into source and target classes")
 cu.seed_everything(seed)
 source_per_class = source_per_class or cu.config.pick(100, 6000)
 source_epochs = source_epochs or cu.config.pick(1, 4)

@@ -75,6 +75,13 @@ def chapter5_data(fast: bool, seed: int = 0, grey: bool = True, size: int = 28):
     return train.subset(n_train, seed=seed), test.subset(n_test, seed=seed + 1), banner
 
 
+def data_description(banner: str | None, grey: bool = True, size: int = 28) -> str:
+    """What :func:`chapter5_data` returned, in words, for the Results page (chapters 5 and 6)."""
+    if banner is None:
+        return f"CIFAR-10 ({'grey' if grey else 'colour'}, {size}×{size})"
+    return "Fashion-MNIST, standing in for CIFAR-10 (not available)"
+
+
 def reference_config(train, fast: bool, seed: int = 0, epochs: int | None = None) -> dict:
     """Cache key of the reference network (everything that changes its weights)."""
     epochs = epochs or (2 if fast else 10)

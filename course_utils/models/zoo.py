@@ -239,7 +239,7 @@ def mnist_config(model: str, fast: bool | None = None, **overrides) -> dict:
 
     SGD with momentum 0.9, weight decay 5e-4, half an epoch of linear warm-up then a cosine
     decay, random shifts of up to 2 pixels. Fast mode: 1,200 training and 500 test images,
-    2 epochs in batches of 32; full mode: all 60,000 / 10,000 images, 8 epochs in batches of 128. ``overrides`` replace any entry
+    2 epochs in batches of 32; full mode: all 60,000 / 10,000 images, 3 epochs in batches of 128. ``overrides`` replace any entry
     (``model_kw`` holds constructor arguments such as ``widths``).
     """
     if str(model).lower() not in MODELS:
@@ -247,7 +247,7 @@ def mnist_config(model: str, fast: bool | None = None, **overrides) -> dict:
     fast = _config.is_fast() if fast is None else bool(fast)
     cfg = {"data": "mnist", "model": str(model).lower(), "model_kw": {},
            "train_size": 1200 if fast else None, "test_size": 500 if fast else None,
-           "epochs": 2 if fast else 8, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
+           "epochs": 2 if fast else 3, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
            "weight_decay": 5e-4, "batch_size": 32 if fast else 128, "warmup_epochs": 0.5, "scheduler": "cosine",
            "max_shift": 2, "seed": 0}
     unknown = set(overrides) - set(cfg)

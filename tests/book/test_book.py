@@ -1,6 +1,7 @@
 """The book test: run every chapter in fast mode through the batch runner, build the book, and
 open each chapter page in headless Chromium (title present, no error cells, every figure an
-image that loaded). Run after the notebook tests so the trained models come from the cache."""
+image that loaded), and check every internal link and anchor of the built site
+(pytest-check-links). Run after the notebook tests so the trained models come from the cache."""
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,8 @@ import threading
 
 import pytest
 
-from course_utils import runner
+from course_utils import results, runner
+from course_utils.reports import HEADLINES
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -93,4 +95,24 @@ def test_generated_pages(built_book, browser):
         assert chapter in text
     assert "fail" not in text.replace("pass/fail", "").lower()
     browser.get(f"{built_book}/results.html")
-    assert "01_lenet_fashion" in browser.find_element("tag name", "main").text
+    text = browser.find_element("tag name", "main").text
+    assert "Headline numbers beside the course reports" in text
+    for chapter in CHAPTERS:
+        assert chapter in text
+    recorded = {(r["notebook"], r["name"]) for r in results.load_all()}
+    missing = [(h.notebook, h.metric) for h in HEADLINES if (h.notebook, h.metric) not in recorded]
+    assert not missing, f"headline numbers no chapter recorded: {missing}"
+    assert "not run" not in text
+
+
+def test_internal_links(built_book):
+    # every relative link and #anchor of the built site must resolve (external links cannot be
+    # reached offline, so they are left out)
+    html = runner.BOOK_DIR / "_build" / "html"
+    pages = sorted(str(p) for p in html.rglob("*.html") if "_static" not in p.parts)
+    check = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "--check-links", "--check-anchors", "--check-links-ignore", "https?://.*",
+                            "-o", "addopts=", "--rootdir", str(html), *pages],
+                           capture_output=True, text=True, cwd=html)
+    assert check.returncode == 0, f"broken links:\n{check.stdout[-4000:]}"
+    assert " passed" in check.stdout
