@@ -203,8 +203,8 @@ by_budget.round(3)
 
 # %% [markdown]
 # The fewer the labels, the more the source network's features are worth: with five images
-# per class the transferred network is well ahead; as labels grow, training from scratch
-# catches up.
+# per class the transferred network is well ahead; with more labels its margin shrinks to a
+# few points.
 #
 # ## What the features look like: t-SNE
 #
@@ -230,10 +230,10 @@ for ax, (v, Y) in zip(axes, embeds.items()):
 fig.suptitle(f"t-SNE of the hidden layer, {n_embed} test images");
 
 # %% [markdown]
-# The transferred features group trousers and dresses apart early and keep the three
-# upper-body garments closer together but in separate lobes; the from-scratch network,
-# fitted to a few dozen images, scatters the test images more: its 10-NN accuracy in the
-# embedding is the lower one (the numbers are in the titles).
+# Both embeddings set the trousers and the T-shirts apart and mix pullovers with coats. In full
+# mode (50 labels per class, 40 epochs) the two 10-NN accuracies in the titles are within a
+# point of each other: at this budget the from-scratch network's hidden layer is as well
+# organised as the transferred one's. The transfer's advantage shows at the smallest budgets.
 #
 # ## Where the networks look, epoch by epoch: Grad-CAM
 #
@@ -261,10 +261,11 @@ fig.suptitle("Grad-CAM for the true class: from scratch (top) and transferred (b
 fig.tight_layout()
 
 # %% [markdown]
-# The transferred network's maps start where they end: its convolutions are frozen, so
-# only the weighting of the maps changes with training, and it looks at the garment's
-# outline (sleeves, the gap between trouser legs) from the first epoch. The from-scratch
-# network's maps wander before they settle.
+# Even with frozen convolutions the transferred network's maps change during training:
+# Grad-CAM weights the frozen feature maps by the gradients of the new head, and the head is
+# what trains. In the full-mode figure its maps spread over outlines after the first epoch and
+# single out parts (the coat's collar, the trouser legs) by the end. The from-scratch network's
+# maps go from broad blobs (for the dress, the background) to the garments' outlines.
 #
 # ## ImageNet-pretrained ResNet-18, for readers who have the weights
 #
@@ -286,14 +287,21 @@ print(f"trainable parameters: {count_params(resnet, trainable_only=True):,} of "
 # %% [markdown]
 # ## What we saw
 #
-# - With a few dozen labels the from-scratch CNN fits its training set perfectly and leaves a
+# - With 50 labels per class the from-scratch CNN fits its training set perfectly and leaves a
 #   wide train–test gap (remedies table).
-# - Dropout with BatchNorm narrows the gap a little; augmentation slows the fitting of the
-#   training set but, at the same number of steps, does not lift test accuracy much.
+# - On that budget and number of epochs neither classic remedy raises the test accuracy: in
+#   full mode both end a few points *below* training from scratch. Augmentation does close the
+#   gap (its training accuracy stays close to its test accuracy), so that network no longer
+#   overfits; it is under-trained for the harder, augmented task. Dropout with BatchNorm leaves
+#   the gap at least as wide as before. Whether either pays off with a longer schedule, this
+#   chapter does not measure.
 # - Transferred features help most where labels are scarcest: at the smallest budget the
-#   frozen transfer beats training from scratch by the margin recorded below.
-# - The transferred network's features separate the classes better in t-SNE, and its
-#   Grad-CAM maps sit on the garment from the first epoch.
+#   frozen transfer beats training from scratch by the margin recorded below, a larger margin
+#   than at any larger budget.
+# - At 50 labels per class the two hidden layers are about equally well organised (t-SNE 10-NN
+#   accuracies within a point of each other). In Grad-CAM both networks settle on parts rather
+#   than whole garments: outlines for the from-scratch network, parts such as the collar of the
+#   coat and the legs of the trousers for the transferred one.
 
 # %%
 smallest = min(budgets)
@@ -303,6 +311,15 @@ cu.results.claim("transfer_gain_smallest_budget", float(gain), ">= 0.05", None,
 cu.results.record("scratch_acc_smallest_budget", float(by_budget.loc[smallest, "scratch"]))
 cu.results.record("transfer_acc_smallest_budget", float(by_budget.loc[smallest, "transfer (frozen)"]))
 cu.results.claim("scratch_train_test_gap", float(remedies.loc["scratch", "train-test gap"]), ">= 0.1", None)
+cu.results.claim("augmentation_train_test_gap", float(remedies.loc["augmentation", "train-test gap"]), "<= 0.05", None)
+for v in ("dropout + BatchNorm", "augmentation"):
+    cu.results.claim(f"scratch_minus_{v.split()[0]}_test_acc",
+                     float(remedies.loc["scratch", "test acc"] - remedies.loc[v, "test acc"]), "> 0", None)
+gains = by_budget["transfer (frozen)"] - by_budget["scratch"]
+cu.results.claim("transfer_gain_smallest_minus_largest_other", float(gain - gains.drop(smallest).max()),
+                 "> 0", None)
+cu.results.claim("tsne_knn_abs_difference", abs(float(knn["transfer (frozen)"] - knn["scratch"])),
+                 "<= 0.01", None, note="within a point")
 for v in variants:
     cu.results.record(f"test_acc[{v}]", float(remedies.loc[v, "test acc"]))
 cu.results.record("source_test_acc", float(source_acc))
