@@ -36,24 +36,30 @@ def peak(maps: torch.Tensor) -> torch.Tensor:
     return torch.stack([idx // maps.shape[-1], idx % maps.shape[-1]], 1)
 
 
-def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
-    """Hits (bool, N): is the maximum of each map inside its object's mask, or at most
-    ``tolerance`` pixels (Euclidean) away from a mask pixel? (chapter 8). ``masks`` (N, H, W)
-    bool; maps the same size (upsample Grad-CAM first). Empty masks count as misses."""
+def peak_distance(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance in pixels (float, N) from each map's maximum to the nearest pixel of
+    its mask: 0 inside the mask, ``inf`` for an empty mask (chapter 8). ``masks`` (N, H, W)
+    bool, the maps' size (upsample Grad-CAM first)."""
     maps = as_maps(maps)
     masks = torch.as_tensor(masks).bool()
     if masks.shape != maps.shape:
         raise ValueError(f"masks {tuple(masks.shape)} must match the maps {tuple(maps.shape)}")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
     points = peak(maps).cpu()
-    hits = torch.zeros(len(maps), dtype=torch.bool)
+    dist = torch.full((len(maps),), float("inf"))
     for i, (r, c) in enumerate(points.tolist()):
         where = torch.nonzero(masks[i].cpu())
         if len(where):
-            d2 = ((where[:, 0] - r) ** 2 + (where[:, 1] - c) ** 2).min()
-            hits[i] = bool(d2 <= tolerance ** 2)
-    return hits
+            dist[i] = ((where[:, 0] - r) ** 2 + (where[:, 1] - c) ** 2).min().float().sqrt()
+    return dist
+
+
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
+    """Hits (bool, N): is the maximum of each map inside its object's mask, or at most
+    ``tolerance`` pixels (Euclidean) away from a mask pixel? (chapter 8). ``masks`` (N, H, W)
+    bool; maps the same size (upsample Grad-CAM first). Empty masks count as misses."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
+    return peak_distance(maps, masks) <= tolerance
 
 
 def _order(maps: torch.Tensor, seed: int) -> torch.Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from course_utils.explain.metrics import deletion_insertion, peak, pointing_game
+from course_utils.explain.metrics import deletion_insertion, peak, peak_distance, pointing_game
 
 
 def test_pointing_game_hits_misses_and_tolerance():
@@ -22,6 +22,7 @@ def test_pointing_game_hits_misses_and_tolerance():
     assert pointing_game(maps, masks, tolerance=5).tolist() == [True, True, False]
     assert pointing_game(maps[:, None], masks).tolist() == [True, False, False]
     assert peak(maps).tolist() == [[2, 3], [9, 9], [0, 0]]
+    assert peak_distance(maps, masks).tolist() == [0.0, 5.0, float("inf")]
 
 
 def test_pointing_game_errors():
