@@ -14,6 +14,9 @@ def _md_table(rows: list[list], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+_MET = {True: "yes", False: "**no**", None: ""}
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -46,7 +49,7 @@ def headline_table(rows: list[dict]) -> str:
         if r is None:
             table.append([h.notebook[:2], h.label, report, "not run", "", "", "", "", h.source])
             continue
-        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+        met = _MET[r["met"]]
         table.append([h.notebook[:2], h.label, report, _fmt(r["value"]), r["mode"],
                       r.get("data") or "", r["target"] or "", met, h.source])
     return _md_table(table, ["ch.", "quantity", "report", "ours", "mode", "data we used",
@@ -75,7 +78,7 @@ def results_page() -> str:
         out.append(f"### {nb}\n\nMode: {mine[0]['mode']}; data: {mine[0].get('data') or 'not recorded'}; "
                    f"machine: {mine[0]['hardware']}.\n")
         out.append(_md_table([[r["name"], _fmt(r["value"]), r["target"] or "",
-                               {True: "yes", False: "**no**", None: ""}[r["met"]]] for r in mine],
+                               _MET[r["met"]]] for r in mine],
                              ["metric", "value", "target", "met"]) + "\n")
     return "\n".join(out)
 
