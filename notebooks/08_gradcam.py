@@ -65,8 +65,9 @@ print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {cfg['tr
 # Fashion-MNIST items (28×28) at random places on a black 56×56 canvas and train two small
 # classifiers on them:
 #
-# - **GAPNet**: four 3×3 conv layers (16, 32, 64, 64 filters, batch norm, ReLU; max-pooling
-#   after the first two), so the last maps are 14×14;
+# - **GAPNet**: four 3×3 conv layers (16, 32, 32, 64 filters, batch norm, ReLU; max-pooling
+#   after the first only), so the last maps are 28×28 — one pooling fewer than a classifier
+#   of 56-pixel images would use, so that Grad-CAM's cells are 2 pixels wide;
 # - **GAPResNet**: a stem and three residual blocks, with last maps of 7×7.
 #
 # Both end in **global average pooling** (GAP) and one linear layer: the class score is a
@@ -239,18 +240,22 @@ other_masks = torch.cat([scenes.masks[:, 1], scenes.masks[:, 0]])
 gc_dist = peak_distance(maps["Grad-CAM"].cpu(), masks)
 missed = ~hits["Grad-CAM"]
 on_other = pointing_game(maps["Grad-CAM"].cpu(), other_masks)[missed]
-miss_median = float(gc_dist[missed].median()) if missed.any() else 0.0
+off_item = gc_dist[missed][~on_other]
+miss_median = float(off_item.median()) if len(off_item) else 0.0
 print(f"Grad-CAM misses {int(missed.sum())} of {len(missed)} questions: {int(on_other.sum())} peaks on "
-      f"the other item, {int((~on_other).sum())} on the background; median distance of a missed peak "
-      f"to its item: {miss_median:.1f} px (one cell of the 14×14 map is 4 px)")
+      f"the other item, {int((~on_other).sum())} on the background; median distance of a background "
+      f"peak to its item: {miss_median:.1f} px (one cell of the 28×28 map is 2 px)")
 
 # %% [markdown]
-# We aimed for a Grad-CAM hit rate of at least 0.90. In full mode it ends a little below
-# (the Results page marks that target as not met): about 0.89, against 0.93 for Guided
-# Grad-CAM. The misses are mostly near-misses. A minority of the peaks fall on the other
-# item; most fall on the background a few pixels off the item's edge, a cell or two of the
-# 14×14 map away: the last block's features respond to an item's outline, and a map with
-# 4-pixel cells cannot place its peak more finely than that.
+# We aimed for a Grad-CAM hit rate of at least 0.90, and in full mode the network reaches it
+# (0.93, asserted in the last cell), level with Guided Grad-CAM. It took the finer maps. A
+# GAPNet with a second pooling (14×14 last maps, 4-pixel cells) scored 0.886 in an earlier
+# full run of this chapter, and three quarters of its misses were peaks on the background a
+# median of 6 pixels (one or two of its cells) off the item. With 2-pixel cells most of those
+# near-misses become hits.
+# What is left, about 7 % of the questions, splits between peaks on the *other* item (the two
+# items overlap or touch) and peaks on the background, less than half an item's width (a
+# median of about 9 pixels) away from the item.
 #
 # Every method lands far above the random floor, so each of them carries information about
 # *which* item belongs to the class (the last cell asserts Grad-CAM's margin). Grad-CAM and
@@ -315,7 +320,7 @@ plt.tight_layout()
 #
 # ## Two architectures side by side
 #
-# GAPResNet reads out 7×7 maps instead of 14×14: coarser blobs, but the same question.
+# GAPResNet reads out 7×7 maps instead of 28×28: coarser blobs, but the same question.
 
 # %%
 res = nets["gapresnet"]
@@ -329,7 +334,7 @@ fig.suptitle("Grad-CAM of the same class for two architectures")
 plt.tight_layout()
 arch_table = pd.DataFrame({
     names[a]: {"test accuracy (single items)": histories[a].test_acc[-1],
-               "last maps": f"{14 if a == 'gapnet' else 7}×{14 if a == 'gapnet' else 7}",
+               "last maps": f"{28 if a == 'gapnet' else 7}×{28 if a == 'gapnet' else 7}",
                "pointing game": float(h.float().mean())}
     for a, h in [("gapnet", hits["Grad-CAM"]), ("gapresnet", hits["Grad-CAM (GAPResNet)"])]}).T
 arch_table
@@ -424,13 +429,14 @@ for arch_name in ["resnet34", "vgg19"]:
 # - Guided backprop is sharp but hardly class-specific; Guided Grad-CAM fixes that.
 
 # %%
-gradcam_hits = cu.results.record("gradcam_pointing_game", float(hits["Grad-CAM"].float().mean()),
-                                 target=">= 0.90" if not fast else ">= 0.3")
-cu.results.claim("gradcam_pointing_game_floor", gradcam_hits, ">= 0.85", ">= 0.3",
-                 note="the prose: a little below the 0.90 aimed for")
-cu.results.claim("gradcam_miss_median_distance_px", miss_median, "<= 8", None, note="near-misses")
-cu.results.claim("gradcam_misses_on_background_share",
-                 float((~on_other).float().mean()) if missed.any() else 1.0, "> 0.5", None)
+cu.results.claim("gradcam_pointing_game", float(hits["Grad-CAM"].float().mean()), ">= 0.90", ">= 0.3")
+cu.results.claim("gradcam_background_miss_median_distance_px", miss_median, "<= 14", None,
+                 note="background misses: less than half an item's width away")
+cu.results.claim("gradcam_miss_rate", float(missed.float().mean()), "<= 0.08", None)
+other_share = float(on_other.float().mean()) if missed.any() else 0.0
+cu.results.claim("gradcam_misses_on_other_item_share", other_share, ">= 0.2", None,
+                 note="misses split between the other item and the background")
+cu.results.claim("gradcam_misses_on_background_share", 1 - other_share, ">= 0.2", None)
 cu.results.claim("gradcam_beats_random", float(hits["Grad-CAM"].float().mean() - hits["random map"].float().mean()),
                  ">= 0.5", ">= 0.1")
 floor = float(hits["random map"].float().mean())

@@ -22,19 +22,21 @@ def _check(x: torch.Tensor, channels: int, who: str) -> None:
 
 
 class GAPNet(nn.Module):
-    """Plain VGG-style localiser: four 3x3 conv layers (16, 32, 64, 64 filters, each with batch
-    norm and ReLU; 2x2 max-pooling after the first two), global average pooling, a linear
-    head (chapter 8). Any input size >= 8; a 56x56 canvas gives 14x14 maps at the last block.
+    """Plain VGG-style localiser: four 3x3 conv layers (16, 32, 32, 64 filters, each with batch
+    norm and ReLU; one 2x2 max-pooling, after the first), global average pooling, a linear
+    head (chapter 8). Any input size >= 8; a 56x56 canvas gives 28x28 maps at the last block,
+    one pooling fewer than a classifier needs, so that Grad-CAM's cells are 2 pixels wide.
     ``cam_layers`` names the output (after ReLU) of each conv block, first to last."""
 
-    cam_layers = ("features.2", "features.6", "features.10", "features.13")
-    cam_layer = "features.13"
+    blocks = ((16, True), (32, False), (32, False), (64, False))  # (filters, 2x2 max-pool after)
+    cam_layers = ("features.2", "features.6", "features.9", "features.12")
+    cam_layer = "features.12"
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, inplace: bool = False):
         super().__init__()
         self.in_channels = in_channels
         layers, c = [], in_channels
-        for width, pool in [(16, True), (32, True), (64, False), (64, False)]:
+        for width, pool in self.blocks:
             layers += [nn.Conv2d(c, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace)]
             layers += [nn.MaxPool2d(2)] if pool else []
             c = width
@@ -66,8 +68,8 @@ class _Block(nn.Module):
 class GAPResNet(nn.Module):
     """A small residual localiser (chapter 8): a stem (3x3 conv, batch norm, ReLU, 2x2
     max-pool), three residual blocks (16, 32, 64 channels; the last two halve the resolution),
-    global average pooling, a linear head. A 56x56 canvas gives 7x7 maps at ``layer3``, half
-    the resolution of :class:`GAPNet`'s last maps."""
+    global average pooling, a linear head. A 56x56 canvas gives 7x7 maps at ``layer3``, a
+    quarter of the resolution of :class:`GAPNet`'s last maps."""
 
     cam_layers = ("stem", "layer1", "layer2", "layer3")
     cam_layer = "layer3"
@@ -105,7 +107,7 @@ def localizer_config(arch: str = "gapnet", fast: bool | None = None, seed: int =
     return {"data": "fashion-mnist", "canvas": CANVAS, "items": 1, "train_size": train_size,
             "test_size": test_size, "epochs": epochs, "optimizer": "adam", "lr": 2e-3,
             "scheduler": "cosine", "warmup_epochs": 0.5, "batch_size": 64, "seed": seed,
-            "arch": arch}
+            "arch": arch, "blocks": [list(b) for b in getattr(ARCHS[arch], "blocks", ())]}
 
 
 def single_item_data(cfg: dict, split: str):
