@@ -172,6 +172,11 @@ other_items = [c for c in classes[1:] if c not in upper_body]
 vgg8_iou = iou["vgg fcn8"]
 print(f"VGG FCN-8 mean IoU: upper-body garments {vgg8_iou[upper_body].mean():.3f}, "
       f"the other item classes {vgg8_iou[other_items].mean():.3f}, background {vgg8_iou['background']:.3f}")
+cm = evals["vgg fcn8"]["confusion"].double()
+wrong = cm.sum() - cm.diag().sum()
+item_as_item = cm[1:, 1:].sum() - cm[1:, 1:].diag().sum()  # an item's pixel given another item class
+print(f"VGG FCN-8 wrong pixels: {float(wrong / cm.sum()):.1%} of all; of those, "
+      f"{float(item_as_item / wrong):.1%} are item pixels given the wrong item class")
 
 # %% [markdown]
 # ## What the mistakes look like
@@ -285,6 +290,8 @@ cu.results.claim("alexnet_fcn8_minus_fcn32_iou",
 cu.results.record("alexnet_fcn8_mean_iou", evals["alexnet fcn8"]["mean_iou"])
 cu.results.record("alexnet_fcn32_mean_iou", evals["alexnet fcn32"]["mean_iou"])
 cu.results.record("vgg_fcn8_pixel_acc", evals["vgg fcn8"]["pixel_acc"])
+cu.results.claim("vgg_fcn8_wrong_pixels_item_as_other_item_share", float(item_as_item / wrong), "> 0.5", None,
+                 note="most errors give an item's pixels the wrong class")
 cu.results.claim("vgg_fcn8_other_minus_upper_body_iou",
                  float(vgg8_iou[other_items].mean() - vgg8_iou[upper_body].mean()), "> 0", None)
 cu.results.record("vgg_fcn8_mean_class_acc", evals["vgg fcn8"]["mean_class_acc"])
