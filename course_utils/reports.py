@@ -79,6 +79,10 @@ HEADLINES: list[Headline] = [
              f"{_R004} FCN table (Pascal VOC)"),
     Headline("11_segmentation", "vgg_fcn8_pixel_acc", "VGG FCN-8 pixel accuracy", 0.78,
              f"{_R001} §3 (Pascal VOC at 96×96)"),
+    Headline("11_segmentation", "stride8_reference_mean_iou", "mean IoU of the true class shares "
+             "upsampled from stride 8 (FCN-8's output stride)", None, "not in the reports"),
+    Headline("11_segmentation", "vgg_fcn8_items_named_right", "VGG FCN-8: items whose pixels mostly "
+             "get their class", None, "not in the reports"),
     Headline("12_transfer", "transfer_gain_smallest_budget", "transfer minus scratch accuracy, "
              "fewest labels", None, f"{_R004}: curves only"),
     Headline("12_transfer", "scratch_train_test_gap", "train–test gap trained from scratch", None,

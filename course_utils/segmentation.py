@@ -144,6 +144,52 @@ def evaluate(model: nn.Module, data: TensorData, batch_size: int = 256,
     return dict(scores(cm), confusion=cm, pred=pred)
 
 
+def stride_reference(labels: torch.Tensor, num_classes: int, stride: int) -> torch.Tensor:
+    """Label maps a network with output stride ``stride`` would give if its coarse scores were
+    the *true* class shares of every ``stride`` x ``stride`` cell, upsampled bilinearly as an
+    FCN's upsampler starts (chapter 11). A reference for how much the output resolution alone
+    costs, not a strict bound: a learned upsampler can draw some shape inside a cell."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 3:
+        raise ValueError(f"expected label maps (N, H, W), got shape {tuple(labels.shape)}")
+    h, w = labels.shape[-2:]
+    if stride < 1 or h % stride or w % stride:
+        raise ValueError(f"stride must be >= 1 and divide the map size {h}x{w}, got {stride}")
+    if stride == 1:
+        return labels.clone()
+    onehot = torch.nn.functional.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).float()
+    shares = torch.nn.functional.avg_pool2d(onehot, stride)
+    up = torch.nn.functional.interpolate(shares, size=(h, w), mode="bilinear", align_corners=False)
+    return up.argmax(1)
+
+
+def item_votes(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The label most of each item's visible pixels received (N, items), -1 where an item is
+    absent or fully covered (chapter 11). ``masks`` are the scene records' (N, items, H, W)."""
+    pred, masks = torch.as_tensor(pred), torch.as_tensor(masks)
+    if masks.ndim != 4 or masks.shape[0] != pred.shape[0] or masks.shape[-2:] != pred.shape[-2:]:
+        raise ValueError(f"masks (N, items, H, W) must match predictions {tuple(pred.shape)}, "
+                         f"got {tuple(masks.shape)}")
+    votes = torch.full(masks.shape[:2], -1, dtype=torch.int64)
+    for i in range(masks.shape[0]):
+        for j in range(masks.shape[1]):
+            if bool(masks[i, j].any()):
+                votes[i, j] = int(torch.bincount(pred[i][masks[i, j]].long()).argmax())
+    return votes
+
+
+def paint_items(votes: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Label maps (N, H, W) with every item's true visible pixels painted with its vote, the
+    rest background: the prediction a network would make if it drew every outline exactly
+    and named each item as it does now (chapter 11)."""
+    votes, masks = torch.as_tensor(votes), torch.as_tensor(masks)
+    out = torch.zeros(masks.shape[0], *masks.shape[-2:], dtype=torch.int64)
+    for j in range(masks.shape[1]):
+        paint = masks[:, j] & (votes[:, j] >= 0)[:, None, None]
+        out = torch.where(paint, votes[:, j, None, None].clamp(min=0), out)
+    return out
+
+
 # --------------------------------------------------------------------------- pictures
 def palette(num_classes: int) -> np.ndarray:
     """(num_classes, 3) RGB colours in [0, 1]: black for background (class 0), then distinct

@@ -133,3 +133,62 @@ def test_scene_data_train_and_test_use_different_items():
     assert tr.images.shape == (8, 1, 64, 64) and tr.labels.shape == (8, 64, 64)
     assert tr.classes[0] == "background" and len(tr.classes) == 11
     assert int(tr.labels.max()) <= 10 and not torch.equal(tr.images, te.images)
+
+
+def test_stride_reference_hand_example_and_errors():
+    lab = torch.zeros(1, 4, 4, dtype=torch.int64)
+    lab[0, :2, :2] = 1          # a 2x2 item aligned with the stride-2 cells
+    lab[0, 3, 3] = 2            # a one-pixel item
+    assert torch.equal(seg.stride_reference(lab, 3, 1), lab)
+    ref2 = seg.stride_reference(lab, 3, 2)
+    # bilinear upsampling of the cell shares keeps the aligned block; the lone pixel is 1/4 of
+    # its cell and loses to background
+    expect = lab.clone()
+    expect[0, 3, 3] = 0
+    assert torch.equal(ref2, expect)
+    ref4 = seg.stride_reference(lab, 3, 4)  # one cell: 4/16 item 1, 1/16 item 2 -> all background
+    assert int(ref4.max()) == 0
+    with pytest.raises(ValueError, match="divide"):
+        seg.stride_reference(lab, 3, 3)
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        seg.stride_reference(lab[0], 3, 2)
+
+
+def test_stride_reference_gets_worse_with_stride():
+    from test_scenes import toy_source
+    from course_utils.data import make_scenes
+
+    sc = make_scenes(toy_source(), 40, canvas=64, items=(1, 4), seed=0)
+    ious = [seg.scores(seg.confusion(seg.stride_reference(sc.labels, 6, s), sc.labels, 6))["mean_iou"]
+            for s in (1, 2, 8, 32)]
+    assert ious[0] == 1.0 and ious[0] > ious[1] > ious[2] > ious[3]
+
+
+def test_item_votes_and_painting():
+    masks = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
+    masks[0, 0, :2] = True       # item 0: top two rows
+    masks[0, 1, 3, :2] = True    # item 1: two pixels
+    pred = torch.zeros(1, 4, 4, dtype=torch.int64)
+    pred[0, 0] = 3
+    pred[0, 1, :3] = 3
+    pred[0, 1, 3] = 2            # item 0: seven pixels say 3, one says 2
+    pred[0, 3, :2] = torch.tensor([0, 0])  # item 1 is called background
+    votes = seg.item_votes(pred, masks)
+    assert votes.tolist() == [[3, 0, -1]]   # item 2 absent
+    painted = seg.paint_items(votes, masks)
+    expect = torch.zeros(1, 4, 4, dtype=torch.int64)
+    expect[0, :2] = 3
+    assert torch.equal(painted, expect)
+    with pytest.raises(ValueError, match="masks"):
+        seg.item_votes(pred, masks[0])
+
+
+def test_painting_the_true_classes_gives_back_the_labels():
+    from test_scenes import toy_source
+    from course_utils.data import make_scenes
+
+    sc = make_scenes(toy_source(), 20, canvas=48, items=(1, 4), seed=2)
+    votes = seg.item_votes(sc.labels, sc.masks)
+    present = sc.masks.flatten(2).any(2)
+    assert torch.equal(votes[present], sc.item_classes[present] + 1)
+    assert torch.equal(seg.paint_items(votes, sc.masks), sc.labels)
