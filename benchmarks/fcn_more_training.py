@@ -22,8 +22,9 @@ import torch.nn as nn
 
 import course_utils as cu
 from course_utils import segmentation as seg
-from course_utils.data import TensorData, load, make_scenes
+from course_utils.data import TensorData
 from course_utils.models.fcn import FCN, build_fcn
+from course_utils.models.localizer import single_item_data
 
 
 class PooledFCN(nn.Module):
@@ -38,20 +39,18 @@ class PooledFCN(nn.Module):
         return self.fcn.score_fc(self.fcn.fc(self.fcn.encoder(x)[-1]))[:, 1:].mean((2, 3))
 
 
-def single_items(split: str, n: int, canvas: int, seed: int) -> TensorData:
-    src = load("fashion-mnist", split)
-    sc = make_scenes(src, n, canvas=canvas, items=(1, 1), seed=seed)
-    return TensorData(sc.images, sc.item_classes[:, 0], list(src.classes), "fashion-items", split)
-
-
 def run(encoder: str, args, test: TensorData, device) -> None:
+    # single items on a 32x32 canvas: all training items when --items >= 60,000; the test
+    # canvases are the first 2,000 drawn from all 10,000 test items
+    items = {"data": "fashion-mnist", "canvas": 32, "seed": 1, "train_size": args.items, "test_size": 10000}
     torch.manual_seed(0)
     fcn32 = build_fcn(encoder, "fcn32", len(test.classes))
     start = time.perf_counter()
-    cu.train.fit(PooledFCN(fcn32), single_items("train", args.items, 32, 1), None,
+    cu.train.fit(PooledFCN(fcn32), single_item_data(items, "train")[0], None,
                  epochs=args.pretrain_epochs, optimizer="adam", lr=2e-3, scheduler="cosine",
                  batch_size=64, seed=0, device=device, progress=False)
-    item_acc = cu.train.evaluate(PooledFCN(fcn32), single_items("test", 2000, 32, 2), device=device)[1]
+    item_test = single_item_data(items, "test")[0].take(torch.arange(2000))
+    item_acc = cu.train.evaluate(PooledFCN(fcn32), item_test, device=device)[1]
     t_pre = time.perf_counter() - start
 
     torch.manual_seed(0)
@@ -65,9 +64,7 @@ def run(encoder: str, args, test: TensorData, device) -> None:
                  batch_size=32, seed=0, device=device, progress=False)
     t_fcn = time.perf_counter() - start
     r = seg.evaluate(fcn8, test)
-    votes = seg.item_votes(r["pred"], test.info["masks"])
-    seen = votes >= 0
-    named = float((votes[seen] == test.info["item_classes"][seen] + 1).float().mean())
+    named = seg.items_named_right(seg.item_votes(r["pred"], test.info["masks"]), test.info["item_classes"])
     print(f"{encoder:<8}{item_acc:>10.3f}{t_pre:>8.0f}{r['mean_iou']:>10.4f}{named:>8.3f}{t_fcn:>8.0f}",
           flush=True)
 

@@ -178,6 +178,18 @@ def item_votes(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return votes
 
 
+def items_named_right(votes: torch.Tensor, item_classes: torch.Tensor) -> float:
+    """Share of the visible items whose vote (:func:`item_votes`) is their class, with
+    ``item_classes`` the scene records' (N, items) source classes (label = class + 1) (chapter 11)."""
+    votes, item_classes = torch.as_tensor(votes), torch.as_tensor(item_classes)
+    if votes.shape != item_classes.shape:
+        raise ValueError(f"votes {tuple(votes.shape)} and item_classes {tuple(item_classes.shape)} differ in shape")
+    visible = votes >= 0
+    if not bool(visible.any()):
+        raise ValueError("no visible item to score")
+    return float((votes[visible] == item_classes[visible] + 1).float().mean())
+
+
 def paint_items(votes: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Label maps (N, H, W) with every item's true visible pixels painted with its vote, the
     rest background: the prediction a network would make if it drew every outline exactly

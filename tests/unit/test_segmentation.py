@@ -181,6 +181,12 @@ def test_item_votes_and_painting():
     assert torch.equal(painted, expect)
     with pytest.raises(ValueError, match="masks"):
         seg.item_votes(pred, masks[0])
+    # item 0 (class 2, label 3) named right, item 1 (class 4) called background, item 2 absent
+    assert seg.items_named_right(votes, torch.tensor([[2, 4, -1]])) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no visible item"):
+        seg.items_named_right(torch.full((1, 3), -1), torch.tensor([[2, 4, -1]]))
+    with pytest.raises(ValueError, match="shape"):
+        seg.items_named_right(votes, torch.tensor([2, 4, -1]))
 
 
 def test_painting_the_true_classes_gives_back_the_labels():
