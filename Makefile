@@ -5,6 +5,7 @@ VENV ?= .venv
 FAST ?= 0
 JOBS ?= 1
 PY = $(VENV)/bin/python
+CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
 .PHONY: env book run test check-pairs clean
@@ -22,7 +23,8 @@ check-pairs: env
 	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
 
 test: env check-pairs
-	COURSE_FAST=1 $(PY) -m pytest tests/unit notebooks tests/book --nbval-lax --nbval-current-env -p no:cacheprovider
+	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) $(PY) -m pytest tests/unit notebooks tests/book \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
 
 clean:
 	rm -rf results book/_build book/chapters book/status.md book/results.md .cache

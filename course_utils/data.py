@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import config
+from .augment import nchw, random_hflip  # noqa: F401  (random_hflip kept importable here)
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -273,6 +274,7 @@ class Batches:
     Iterate once per epoch; with ``shuffle`` the order changes each epoch but the whole
     sequence is fixed by ``seed``. ``transform`` is applied to each float batch (e.g. random
     flips) and should use ``torch`` randomness, which ``seed_everything`` makes repeatable.
+    Every batch comes out with explicit NCHW strides (:func:`course_utils.augment.nchw`).
     """
 
     def __init__(self, data: TensorData | tuple[torch.Tensor, torch.Tensor], batch_size: int = 128,
@@ -303,13 +305,7 @@ class Batches:
             y = self.y[idx].to(self.device, non_blocking=True)
             if self.transform is not None:
                 x = self.transform(x)
-            yield x, y
-
-
-def random_hflip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
-    """Flip each image of a batch left-right with probability ``p`` (chapter 5)."""
-    flip = torch.rand(x.shape[0], device=x.device) < p
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            yield nchw(x), y  # explicit NCHW strides, whatever the transform did
 
 
 def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:

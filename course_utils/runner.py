@@ -19,6 +19,7 @@ from pathlib import Path
 from . import config
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
+CELL_TIMEOUT = 1800  # seconds one cell may run (full mode trains in single cells) before it is stopped
 BOOK_DIR = config.REPO_ROOT / "book"
 
 
@@ -76,13 +77,23 @@ def _execute(path: str, out: str, params: dict, fast: bool) -> dict:
     # folder), not whatever another editable install in the environment points at
     paths = [str(config.REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # a cell that outlives its time dumps every thread's stack there (course_utils.watchdog)
+    timeout = int(os.environ.get("COURSE_CELL_TIMEOUT") or CELL_TIMEOUT)
+    stacks = config.results_dir() / "stacks" / f"{Path(path).stem}.txt"
+    stacks.parent.mkdir(parents=True, exist_ok=True)
+    stacks.write_text("")
+    os.environ.update(COURSE_CELL_TIMEOUT=str(timeout), COURSE_STACK_FILE=str(stacks))
     start = time.time()
     status, error = "pass", None
     try:
         pm.execute_notebook(path, out, parameters=dict(params, fast=fast), kernel_name="python3",
-                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
+                            execution_timeout=timeout)
     except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
         status, error = "fail", f"{type(err).__name__}: {str(err).strip()[-2000:]}"
+        dumped = stacks.read_text().strip()
+        if dumped:
+            error += f"\n--- stacks of the kernel when its cell timed out ({stacks}) ---\n{dumped[-6000:]}"
     return {"notebook": Path(path).stem, "status": status, "seconds": round(time.time() - start, 1),
             "mode": "fast" if fast else "full", "error": error, "parameters": params,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -6,9 +6,7 @@
   BatchNorm and dropout; its ``block1``, ``block2`` and ``head`` are what transfer freezes.
 - :func:`freeze` fixes parameters (``requires_grad`` off) *and* the running statistics of the
   frozen BatchNorm layers, so frozen layers stay bit-identical during training.
-- Augmentations work on float batches (N, C, H, W) with torch randomness, as ``train.fit``'s
-  ``transform``: :func:`random_affine`, :func:`random_resized_crop`, :func:`random_erasing`,
-  :func:`random_brightness_contrast`, chained with :func:`compose`.
+- :func:`default_augmentation` chains the augmentations of :mod:`course_utils.augment`.
 - :func:`resnet18_transfer` is torchvision's ResNet-18 with a new ``fc`` and the rest frozen,
   for readers who have the ImageNet weights.
 """
@@ -21,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .augment import (compose, random_affine, random_brightness_contrast,  # noqa: F401
+                      random_erasing, random_hflip, random_resized_crop)
 from .data import TensorData
 
 
@@ -164,100 +164,10 @@ def trainable_fraction(model: nn.Module) -> float:
 
 
 # --------------------------------------------------------------------------- augmentation
-def _check_batch(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"augmentations take float batches (N, C, H, W), got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-
-
-def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def random_affine(x: torch.Tensor, degrees: float = 10.0, translate: float = 0.1,
-                  scale: tuple[float, float] = (0.9, 1.1), shear: float = 5.0) -> torch.Tensor:
-    """Rotate (+-``degrees``), shift (+-``translate`` of the side), scale and shear (+-``shear``
-    degrees) every image of a float batch independently; empty borders are black (chapter 12)."""
-    _check_batch(x)
-    n, dev = x.shape[0], x.device
-    u = lambda lo, hi: torch.empty(n, device=dev).uniform_(lo, hi)  # noqa: E731
-    angle = u(-degrees, degrees) * math.pi / 180
-    sh = u(-shear, shear) * math.pi / 180
-    s = u(*scale)
-    tx, ty = u(-translate, translate) * 2, u(-translate, translate) * 2
-    # output -> input sampling matrix: inverse of rotate(angle) * shear * scale
-    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(sh)
-    a = torch.stack([torch.stack([cos, -sin + cos * tan], -1),
-                     torch.stack([sin, cos + sin * tan], -1)], -2) * s.view(-1, 1, 1)
-    inv = torch.linalg.inv(a)
-    t = torch.stack([tx, ty], -1).unsqueeze(-1)
-    theta = torch.cat([inv, -inv @ t], -1)
-    return _warp(x, theta)
-
-
-def random_resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.6, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
-    """Cut a random box covering ``scale`` of the area with aspect ``ratio`` from every image
-    and resize it back to full size (chapter 12)."""
-    _check_batch(x)
-    n, dev = x.shape[0], x.device
-    area = torch.empty(n, device=dev).uniform_(*scale)
-    logr = torch.empty(n, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]))
-    w = torch.sqrt(area * torch.exp(logr)).clamp(max=1.0)
-    h = torch.sqrt(area / torch.exp(logr)).clamp(max=1.0)
-    cx = (torch.rand(n, device=dev) * 2 - 1) * (1 - w)
-    cy = (torch.rand(n, device=dev) * 2 - 1) * (1 - h)
-    zero = torch.zeros(n, device=dev)
-    theta = torch.stack([torch.stack([w, zero, cx], -1), torch.stack([zero, h, cy], -1)], -2)
-    return _warp(x, theta)
-
-
-def random_erasing(x: torch.Tensor, p: float = 0.5, area: tuple[float, float] = (0.02, 0.15)) -> torch.Tensor:
-    """Black out one random rectangle (``area`` of the image) in each image with probability
-    ``p`` (chapter 12)."""
-    _check_batch(x)
-    n, _, hgt, wid = x.shape
-    dev = x.device
-    a = torch.empty(n, device=dev).uniform_(*area)
-    r = torch.exp(torch.empty(n, device=dev).uniform_(math.log(0.5), math.log(2.0)))
-    h = (torch.sqrt(a * r) * hgt).clamp(1, hgt).long()
-    w = (torch.sqrt(a / r) * wid).clamp(1, wid).long()
-    top = (torch.rand(n, device=dev) * (hgt - h + 1)).long()
-    left = (torch.rand(n, device=dev) * (wid - w + 1)).long()
-    rows = torch.arange(hgt, device=dev).view(1, -1, 1)
-    cols = torch.arange(wid, device=dev).view(1, 1, -1)
-    box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1))
-           & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)))
-    apply = (torch.rand(n, device=dev) < p).view(-1, 1, 1)
-    return x.masked_fill((box & apply).unsqueeze(1), 0.0)
-
-
-def random_brightness_contrast(x: torch.Tensor, brightness: float = 0.2, contrast: float = 0.2) -> torch.Tensor:
-    """Grey-level jitter: scale the contrast about each image's mean by 1 +- ``contrast`` and
-    shift by +- ``brightness``, clipped to [0, 1] (chapter 12)."""
-    _check_batch(x)
-    n = x.shape[0]
-    c = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - contrast, 1 + contrast)
-    b = torch.empty(n, 1, 1, 1, device=x.device).uniform_(-brightness, brightness)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * c + mean + b).clamp(0, 1)
-
-
-def compose(*transforms: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Apply batch transforms one after the other (chapter 12)."""
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        for t in transforms:
-            x = t(x)
-        return x
-    return apply
-
-
 def default_augmentation() -> Callable[[torch.Tensor], torch.Tensor]:
     """The chapter's augmentation, mild enough for 28x28 items: left-right flip, a small
     affine warp (+-8 degrees, +-8 % shift, scale 0.92-1.08, +-4 degrees shear), a resized crop
     of 80-100 % of the area and +-10 % grey-level jitter (chapter 12)."""
-    from .data import random_hflip
     return compose(random_hflip,
                    lambda x: random_affine(x, degrees=8, translate=0.08, scale=(0.92, 1.08), shear=4),
                    lambda x: random_resized_crop(x, scale=(0.8, 1.0)),

@@ -18,6 +18,7 @@ from .. import cache as _cache
 from .. import config as _config
 from .. import data as _data
 from .. import train as _train
+from ..augment import random_shift  # noqa: F401  (chapter 2's augmentation, kept importable here)
 
 
 def _check_input(x: torch.Tensor, channels: int, min_size: int, who: str) -> None:
@@ -214,25 +215,6 @@ def build(name: str, **kw) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- training recipe
-def random_shift(x: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
-    """Shift every image of a batch (N, C, H, W) by its own random whole number of pixels in
-    [-max_shift, max_shift] along each axis, filling with zeros (chapter 2 augmentation).
-    Uses torch's global random generator, so ``seed_everything`` makes it repeatable."""
-    if x.ndim != 4:
-        raise ValueError(f"random_shift expects a batch (N, C, H, W), got {tuple(x.shape)}")
-    if max_shift <= 0:
-        return x
-    n, _, h, w = x.shape
-    s = int(max_shift)
-    padded = nn.functional.pad(x, (s, s, s, s))
-    dy = torch.randint(0, 2 * s + 1, (n,), device=x.device)
-    dx = torch.randint(0, 2 * s + 1, (n,), device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]      # N, H, 1
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]      # N, 1, W
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
-
-
 def mnist_config(model: str, fast: bool | None = None, **overrides) -> dict:
     """The chapter-2 training recipe for zoo model ``model`` on MNIST, as the dict that keys
     its checkpoint (chapter 2; chapter 7 fetches the same VGG net with it).

@@ -17,6 +17,9 @@ import pytest
 from course_utils import results, runner
 from course_utils.reports import HEADLINES
 
+# the first test builds the book (every chapter in fast mode): more than the suite's 600 s default
+pytestmark = pytest.mark.timeout(2400)
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -1,0 +1,75 @@
+"""One training step of every network the book trains, each with its chapter's augmentation,
+fed through ``data.Batches`` as ``train.fit`` feeds it. Run in a subprocess by
+``tests/unit/test_onednn_guard.py`` under several thread counts and kernel families: a crash or
+hang in a convolution's backward pass (the oneDNN channels_last trap) then fails the test
+instead of the whole suite. Prints one ``ok <name>`` line per network."""
+from __future__ import annotations
+
+import faulthandler
+import sys
+
+import torch
+
+import course_utils.transfer as transfer
+from course_utils import augment, data
+from course_utils.models import fcn, localizer, rnn, vae, zoo
+from course_utils.models.cifar import CifarLeNet
+from course_utils.models.lenet import LeNet5, MyNet
+
+faulthandler.enable(all_threads=True)
+faulthandler.dump_traceback_later(200, exit=True)  # a hang prints every thread's stack, then exits
+
+# name: (model factory, (C, H, W) of the input, augmentation)
+NETWORKS = {
+    "ch01 LeNet-5": (LeNet5, (1, 28, 28), None),
+    "ch01 MyNet": (MyNet, (1, 28, 28), None),
+    "ch02 AlexNet": (zoo.SmallAlexNet, (1, 28, 28), augment.random_shift),
+    "ch02 VGG": (zoo.VGGNet, (1, 28, 28), augment.random_shift),
+    "ch02 ResNet": (zoo.SmallResNet, (1, 28, 28), augment.random_shift),
+    "ch02 ResNet(4, 8)": (lambda: zoo.SmallResNet(widths=(4, 8)), (1, 28, 28), augment.random_shift),
+    "ch05 LeNet (CIFAR, grey)": (CifarLeNet, (1, 28, 28), augment.random_hflip),
+    "ch05 LeNet tanh+dropout": (lambda: CifarLeNet(activation="tanh", dropout=0.5), (1, 28, 28),
+                                augment.random_hflip),
+    "ch07 LSTM": (lambda: rnn.RowRNN("lstm", 32), (1, 28, 28), None),
+    "ch07 GRU": (lambda: rnn.RowRNN("gru", 32), (1, 28, 28), None),
+    "ch07 RNN": (lambda: rnn.RowRNN("rnn", 32), (1, 28, 28), None),
+    "ch08 GAPNet": (localizer.GAPNet, (1, 56, 56), None),
+    "ch08 GAPResNet": (localizer.GAPResNet, (1, 56, 56), None),
+    "ch11 FCN-8 VGG": (lambda: fcn.build_fcn("vgg", "fcn8"), (1, 64, 64), None),
+    "ch11 FCN-32 AlexNet": (lambda: fcn.build_fcn("alexnet", "fcn32"), (1, 64, 64), None),
+    "ch12 SmallCNN": (lambda: transfer.SmallCNN(num_classes=5), (1, 28, 28),
+                      transfer.default_augmentation()),
+    "ch12 ResNet-18": (lambda: transfer.resnet18_transfer(5, train_last_block=True)[0], (1, 28, 28),
+                       transfer.default_augmentation()),
+    **{f"ch10 {kind}": (lambda kind=kind: vae.build(kind), (1, 28, 28), None) for kind in vae.MODELS},
+}
+
+
+def scalar(out) -> torch.Tensor:
+    """A loss that touches every float tensor a model returns (logits, VAE outputs, FCN maps)."""
+    if isinstance(out, torch.Tensor):
+        return out.float().pow(2).mean() if out.is_floating_point() else out.sum() * 0.0
+    return sum(scalar(o) for o in out if o is not None)
+
+
+def step(name: str) -> None:
+    make, shape, transform = NETWORKS[name]
+    torch.manual_seed(0)
+    model = make().train()
+    images = torch.randint(0, 256, (16, *shape), dtype=torch.uint8)
+    labels = torch.randint(0, 5, (16,))
+    x, y = next(iter(data.Batches((images, labels), 16, transform=transform)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.01)
+    for _ in range(2):
+        out = model(x, y) if name.endswith("cvae") else model(x)
+        loss = scalar(out)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print("ok", name, flush=True)
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or NETWORKS:
+        step(name)
