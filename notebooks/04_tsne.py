@@ -425,7 +425,7 @@ cu.plots.thumbnail_scatter(layer_maps["LeNet-5", "fc1"].embedding[pick.numpy()],
 #   Student-t in the map; its gradient is a sum of attractions along $P$ and repulsions
 #   along $Q$.
 # - Our exact implementation reaches the same KL and trustworthiness as scikit-learn's under
-#   the same settings, in a fraction of the time (table above).
+#   the same settings; the table above also records both run times on this machine.
 # - Momentum and gains speed the descent up; early exaggeration deliberately raises the KL
 #   early on while the clusters form.
 # - The fast method (sparse $P$, FFT-interpolated repulsion) reaches nearly the exact KL.
@@ -436,7 +436,8 @@ kl_ratio = compare.loc["ours (exact)", "KL (exact P)"] / compare.loc["scikit-lea
 trust_gap = compare.loc["ours (exact)", "trustworthiness (k=10)"] - compare.loc["scikit-learn (exact)", "trustworthiness (k=10)"]
 cu.results.claim("tsne_exact_kl_ratio_vs_sklearn", kl_ratio, "<= 1.02", "<= 1.05")
 cu.results.claim("tsne_exact_trust_gap_vs_sklearn", abs(trust_gap), "<= 0.01", "<= 0.02")
-cu.results.claim("tsne_exact_time_ratio_vs_sklearn", t_ours / t_skl, "<= 0.25", "<= 1.0")
+cu.results.record("tsne_exact_time_ratio_vs_sklearn", t_ours / t_skl,
+                  note="a timing on this machine under its load, not a claim")
 cu.results.record("tsne_exact_kl_ours", compare.loc["ours (exact)", "KL (exact P)"])
 cu.results.record("tsne_exact_kl_sklearn", compare.loc["scikit-learn (exact)", "KL (exact P)"])
 cu.results.record("tsne_exact_seconds_ours", t_ours)

@@ -48,7 +48,7 @@ random_baselines = 5        # noise baselines averaged in "averaged noise"
 cu.config.set_fast(fast)
 cu.results.begin("09_integrated_gradients", data="Fashion-MNIST items on 56×56 canvases")
 cu.seed_everything(seed)
-n_compare = n_compare or cu.config.pick(12, 200)
+n_compare = n_compare or cu.config.pick(60, 200)
 step_grid = cu.config.pick([4, 8, 16, 32, 64], [4, 8, 16, 32, 64, 128, 256])
 n_gap_images = cu.config.pick(3, 8)
 device = cu.device()

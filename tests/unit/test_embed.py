@@ -144,18 +144,62 @@ def test_tsne_is_deterministic(blobs):
     np.testing.assert_array_equal(c.embedding, d.embedding)
 
 
-def test_tsne_follows_sklearn_exact(blobs):
-    """Same P, same initialisation, same schedule: the same embedding up to float32 drift."""
+def _sklearn_P(X, perplexity):
+    from scipy.spatial.distance import pdist, squareform
+    from sklearn.manifold import _t_sne
+
+    D = squareform(pdist(X, "sqeuclidean"))
+    return D, squareform(_t_sne._joint_probabilities(D, perplexity, 0))
+
+
+def test_tsne_P_equals_sklearn(blobs):
+    """scikit-learn rounds the squared distances to float32 before its perplexity search; from
+    the same rounded distances our P is scikit-learn's to 1e-12 (measured: 6.5e-19 for three
+    data seeds, AVX-512 and default kernels), and from float64 distances it differs only by that
+    rounding (measured <= 1.5e-10, P up to 2.4e-3)."""
+    X = blobs[0][:150]
+    D, P_ref = _sklearn_P(X, 15.0)
+    cond = embed.binary_search_perplexity(torch.as_tensor(D.astype(np.float32).astype(np.float64)), 15.0)
+    P32 = cond + cond.T
+    P32 = (P32 / P32.sum()).clamp_min(embed.MACHINE_EPSILON).fill_diagonal_(0)
+    assert np.abs(P32.numpy() - P_ref).max() <= 1e-12
+    assert np.abs(embed.joint_probabilities(X, 15.0).numpy() - P_ref).max() <= 1e-9
+
+
+def test_tsne_gradient_equals_sklearn(blobs):
+    """The first gradient, at the PCA initialisation, under the same P: relative error <= 1e-12
+    (measured 1.6e-15)."""
+    from scipy.spatial.distance import squareform
+    from sklearn.manifold import _t_sne
+
+    X = blobs[0][:150]
+    _, P_ref = _sklearn_P(X, 15.0)
+    init = embed.pca_init(X)
+    ours = embed.kl_gradient(torch.as_tensor(P_ref), init).numpy().ravel()
+    condensed = squareform(P_ref, checks=False)
+    _, ref = _t_sne._kl_divergence(init.numpy().ravel().copy(), condensed, 1, len(X), 2)
+    assert np.abs(ours - ref).max() / np.abs(ref).max() <= 1e-12
+
+
+def test_tsne_final_kl_within_sklearns_own_spread(blobs):
+    """t-SNE amplifies rounding: scikit-learn itself, from the same initialisation nudged by one
+    part in a million, ends anywhere in KL 0.449-0.487 on this data (six runs). Our exact t-SNE
+    (measured 0.460-0.470 over 1 and 2 threads, default/AVX2/AVX-512 kernels) must land inside
+    that spread widened by 3 %: same P, same schedule, same kind of optimum."""
     from sklearn.manifold import TSNE
 
     X = blobs[0][:150]
     init = embed.pca_init(X).numpy()
-    ours = embed.tsne(X, perplexity=15, max_iter=300, init=init, dtype=torch.float64, progress=False)
-    ref = TSNE(perplexity=15, max_iter=300, init=init, method="exact", random_state=0).fit(X)
     P = embed.joint_probabilities(X, 15.0)
-    kl_ours, kl_ref = embed.kl_divergence(P, ours.embedding), embed.kl_divergence(P, ref.embedding_)
-    assert abs(kl_ours - kl_ref) / kl_ref < 0.02
+    ours = embed.tsne(X, perplexity=15, max_iter=300, init=init, dtype=torch.float64, progress=False)
+    kl_ours = embed.kl_divergence(P, ours.embedding)
     assert abs(ours.kl - kl_ours) < 1e-6
+    spread = []
+    for seed in range(6):
+        nudge = 1 + 1e-6 * np.random.default_rng(seed).standard_normal(init.shape) if seed else 1.0
+        ref = TSNE(perplexity=15, max_iter=300, init=init * nudge, method="exact", random_state=0).fit(X)
+        spread.append(embed.kl_divergence(P, ref.embedding_))
+    assert 0.97 * min(spread) <= kl_ours <= 1.03 * max(spread), (kl_ours, sorted(spread))
 
 
 def test_fast_gradient_close_to_exact():
