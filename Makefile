@@ -8,11 +8,15 @@ PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-.PHONY: env book run test check-pairs clean
+.PHONY: env data book run test check-pairs clean
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
-run: env
+# verify (MD5) the datasets the chapters need; fetch what is missing, or say how to get it
+data: env
+	$(PY) -m course_utils data ensure
+
+run: env data
 	$(PY) -m course_utils run $(FASTFLAG) -j $(JOBS)
 
 book: run
@@ -22,7 +26,7 @@ check-pairs: env
 	$(PY) -m jupytext --quiet --update --to ipynb notebooks/[0-9][0-9]_*.py
 	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
 
-test: env check-pairs
+test: env data check-pairs
 	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) $(PY) -m pytest tests/unit notebooks tests/book \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
 

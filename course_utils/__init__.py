@@ -1,8 +1,26 @@
-"""Looking Inside Neural Networks: the shared package every chapter imports."""
-from . import config, data, train, cache, features, plots, results  # noqa: F401
-from .config import FAST, seed_everything, device  # noqa: F401
+"""Looking Inside Neural Networks: the shared package every chapter imports.
+
+Submodules load on first use (``cu.data``, ``cu.plots``, ...), so the command line and
+``make data`` start in a second instead of importing every library up front.
+"""
+from __future__ import annotations
+
+import importlib
+
 from . import watchdog as _watchdog
 
-_watchdog.arm()  # only inside a notebook kernel with COURSE_CELL_TIMEOUT set
-
 __version__ = "0.1.0"
+_SUBMODULES = {"config", "data", "train", "cache", "features", "plots", "results", "models",
+               "explain", "embed", "augment", "fetch"}
+_FROM_CONFIG = {"FAST", "seed_everything", "device"}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _FROM_CONFIG:
+        return getattr(importlib.import_module(".config", __name__), name)
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
+
+
+_watchdog.arm()  # only inside a notebook kernel with COURSE_CELL_TIMEOUT set

@@ -78,6 +78,17 @@ def cmd_data(args) -> int:
                     print(f"      {f}: {s}")
         bad = [n for n, f in report.items() if any(s.startswith("corrupt") for s in f.values())]
         return 1 if bad else 0
+    if args.action == "ensure":
+        from . import fetch, runner
+
+        chapters = [int(p.stem[:2]) for p in runner.select(args.names)] if args.names else None
+        try:
+            names = fetch.ensure(chapters)
+        except data.DataMissingError as err:
+            print(err, file=sys.stderr)
+            return 1
+        print(f"data ok under {config.data_root()}: {', '.join(names)} (MD5-verified)")
+        return 0
     if not args.names:
         print("name a dataset to prepare: " + ", ".join(data.DATASETS), file=sys.stderr)
         return 2
@@ -103,9 +114,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("results", help="table (or --json) of every recorded metric")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_results)
-    p = sub.add_parser("data", help="check or prepare datasets")
-    p.add_argument("action", choices=["check", "prepare"])
-    p.add_argument("names", nargs="*")
+    p = sub.add_parser("data", help="check, ensure (check + fetch what the chapters need) or prepare datasets")
+    p.add_argument("action", choices=["check", "ensure", "prepare"])
+    p.add_argument("names", nargs="*", help="prepare: dataset names; ensure: chapters (default all)")
     p.set_defaults(func=cmd_data)
     args = parser.parse_args(argv)
     return args.func(args)

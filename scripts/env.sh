@@ -19,7 +19,7 @@ fi
 # the editable install points at this checkout; re-point it if the venv served another clone
 # (checked from / so that this folder's own course_utils is not what gets imported)
 here="$(pwd -P)"
-if ! (cd / && "$VENV/bin/python" -c "import course_utils, pathlib, sys; sys.exit(pathlib.Path(course_utils.__file__).resolve().parents[1] != pathlib.Path(sys.argv[1]))" "$here") 2>/dev/null; then
+if ! (cd / && "$VENV/bin/python" -c "import importlib.util as u, pathlib, sys; sys.exit(pathlib.Path(u.find_spec('course_utils').origin).resolve().parents[1] != pathlib.Path(sys.argv[1]))" "$here") 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
 fi
 echo "$VENV/bin/python"
