@@ -8,6 +8,29 @@ from . import config, results
 from .reports import HEADLINES
 
 
+PLUMBING = ("cu.results.begin(", "cu.config.set_fast(")
+
+
+def book_chapter(src: Path, dst: Path) -> None:
+    """Copy an executed notebook into the book with its plumbing out of the reader's way:
+    papermill's injected-parameters cell removed, the parameters cell and the set-up cell
+    (mode, results, seeding) shown only on request ("hide-input" keeps their output)."""
+    import nbformat
+
+    nb = nbformat.read(str(src), as_version=4)
+    kept = []
+    for cell in nb.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags:
+            continue
+        plumbing = cell.cell_type == "code" and any(p in cell.source for p in PLUMBING)
+        if ("parameters" in tags or plumbing) and "hide-input" not in tags:
+            tags.append("hide-input")
+        kept.append(cell)
+    nb.cells = kept
+    nbformat.write(nb, str(dst))
+
+
 def _md_table(rows: list[list], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

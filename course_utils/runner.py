@@ -137,9 +137,9 @@ def build_book(strict: bool = True) -> Path:
     if chapters.exists():
         shutil.rmtree(chapters)
     chapters.mkdir(parents=True)
+    from .bookpages import book_chapter, write_generated_pages
     for p in notebooks():
-        shutil.copy2(executed_dir() / p.name, chapters / p.name)
-    from .bookpages import write_generated_pages
+        book_chapter(executed_dir() / p.name, chapters / p.name)
     write_generated_pages(BOOK_DIR)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", "--all", str(BOOK_DIR),

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from course_utils import results, runner
+from course_utils import config, results, runner
 from course_utils.reports import HEADLINES
 
 # the first test builds the book (every chapter in fast mode): more than the suite's 600 s default
@@ -73,10 +73,18 @@ def test_chapter_page_renders(built_book, browser, chapter):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{built_book}/chapters/{chapter}.html")
-    # wait (up to 60 s) until the page, its heading and every image have finished loading
+    # wait (up to 60 s) until the page, its heading, every image and every formula (MathJax,
+    # bundled: this browser has no network) have finished loading
     WebDriverWait(browser, 60).until(lambda d: d.execute_script(
         "return document.readyState === 'complete' && !!document.querySelector('main h1')"
-        " && [...document.images].every(i => i.complete)"))
+        " && [...document.images].every(i => i.complete)"
+        " && [...document.querySelectorAll('main .math')].every(e => e.querySelector('mjx-container'))"))
+    shots = config.results_dir() / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / f"{chapter}.png"))      # for a person to look at
+    text = browser.execute_script("return document.querySelector('main').innerText")
+    assert "\\(" not in text and "\\[" not in text, f"{chapter}: raw LaTeX on the page"
+    assert "# Parameters" not in text, f"{chapter}: papermill's injected cell is visible"
     title = browser.execute_script("return document.querySelector('main h1')?.innerText || ''")
     expected = int(chapter[:2])
     assert title.startswith(f"{expected}."), f"{chapter}: page title is {title!r}"
@@ -89,6 +97,16 @@ def test_chapter_page_renders(built_book, browser, chapter):
     assert images, f"{chapter}: no figures rendered"
     broken = [i["src"] for i in images if not i["ok"]]
     assert not broken, f"{chapter}: images that did not load: {broken}"
+
+
+def test_mathematics_renders_with_no_network(built_book, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{built_book}/chapters/03_pca.html")
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('mjx-container').length > 10"))
+    src = browser.execute_script("return [...document.scripts].map(s => s.src).join(' ')")
+    assert "_static/mathjax/tex-mml-chtml.js" in src and "cdn" not in src.lower()
 
 
 def test_generated_pages(built_book, browser):
