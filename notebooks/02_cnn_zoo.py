@@ -165,7 +165,8 @@ versus = pd.DataFrame({"ours": zoo_table["test acc"], "report": pd.Series(report
 versus["ours - report"] = versus["ours"] - versus["report"]
 versus["test digits"] = (versus["ours - report"] * len(test)).round().astype(int)
 versus.round(4)
-#
+
+# %% [markdown]
 # ## Where do the networks still go wrong?
 #
 # The test digits the VGG net gets wrong, with the true and the predicted label:
