@@ -6,20 +6,19 @@ Submodules load on first use (``cu.data``, ``cu.plots``, ...), so the command li
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from . import watchdog as _watchdog
 
 __version__ = "0.1.0"
-_SUBMODULES = {"config", "data", "train", "cache", "features", "plots", "results", "models",
-               "explain", "embed", "augment", "fetch"}
 _FROM_CONFIG = {"FAST", "seed_everything", "device"}
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
     if name in _FROM_CONFIG:
         return getattr(importlib.import_module(".config", __name__), name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)       # cu.data, cu.plots, ...
     raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
 
 
