@@ -8,7 +8,7 @@ PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-.PHONY: env data book run test check-pairs clean
+.PHONY: env data book run test lint check-pairs clean
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
@@ -25,6 +25,9 @@ book: run
 check-pairs: env
 	$(PY) -m jupytext --quiet --update --to ipynb notebooks/[0-9][0-9]_*.py
 	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
+
+lint: env
+	$(VENV)/bin/ruff check .
 
 test: env data check-pairs
 	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) $(PY) -m pytest tests/unit notebooks tests/book \
