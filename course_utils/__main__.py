@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 
@@ -23,21 +24,43 @@ def cmd_run(args) -> int:
     from . import results, runner
 
     fast = args.fast or config.is_fast()
-    params = runner.parse_parameters(args.param)
-    rows = runner.run(args.names, fast=fast, params=params, jobs=args.jobs)
+    try:
+        params = runner.parse_parameters(args.param)
+        sweep = runner.parse_sweeps(args.sweep)
+        rows = runner.run(args.names, fast=fast, params=params, jobs=args.jobs, sweep=sweep)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except runner.Interrupted as stop:
+        rows = stop.rows
+        print(_table(rows, ["notebook", "status", "seconds"]))
+        print(f"\ninterrupted by {stop}", file=sys.stderr)
+        return 130
     metrics = results.load_all()
     for row in rows:
         mine = [m for m in metrics if m["notebook"] == row["notebook"]]
         row["metrics"] = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in mine[:4]) + \
             (f" (+{len(mine) - 4})" if len(mine) > 4 else "")
-    print(_table(rows, ["notebook", "status", "mode", "seconds", "metrics"]))
+        row["setting"] = runner.point_label(row["sweep"]) if row.get("sweep") else ""
+    columns = ["notebook", "setting", "status", "mode", "seconds"] if sweep else \
+        ["notebook", "status", "mode", "seconds", "metrics"]
+    print(_table(rows, columns))
     failed = [r for r in rows if r["status"] != "pass"]
     for r in failed:
-        print(f"\nFAILED {r['notebook']}:\n{r['error']}", file=sys.stderr)
+        print(f"\nFAILED {r['notebook']} {r['setting']}:\n{r['error']}", file=sys.stderr)
+    where = ", ".join(sorted({str(runner.sweep_dir(r["notebook"])) for r in rows})) if sweep \
+        else runner.executed_dir()
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
-          f"({sum(r['seconds'] for r in rows):.0f} s; executed notebooks in "
-          f"{runner.executed_dir()})")
+          f"({sum(r['seconds'] for r in rows):.0f} s; executed notebooks in {where})")
+    for stem in sorted({r["notebook"] for r in rows}) if sweep else []:
+        print(f"\nsweep of {stem} (python -m course_utils results --sweep {stem[:2]} [--csv]):")
+        print(_sweep_text(runner.sweep_table(stem)))
     return 1 if failed else 0
+
+
+def _sweep_text(rows: list[dict]) -> str:
+    shown = [{k: _fmt(v) for k, v in r.items()} for r in rows]
+    return _table(shown, list(dict.fromkeys(k for r in rows for k in r)))
 
 
 def cmd_book(args) -> int:
@@ -49,17 +72,25 @@ def cmd_book(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from . import results
+    from . import results, runner
 
-    rows = results.load_all()
+    try:
+        rows = runner.sweep_table(args.sweep) if args.sweep else results.load_all()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    columns = list(dict.fromkeys(k for r in rows for k in r)) if args.sweep else \
+        ["notebook", "name", "value", "target", "met", "mode", "seconds"]
     if args.json:
         print(json.dumps(rows, indent=1))
+    elif args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
     elif not rows:
         print(f"no results recorded under {config.results_dir()}; run `python -m course_utils run`")
     else:
-        for r in rows:
-            r["value"] = _fmt(r["value"])
-        print(_table(rows, ["notebook", "name", "value", "target", "met", "mode", "seconds"]))
+        print(_table([{k: _fmt(v) for k, v in r.items()} for r in rows], columns))
     return 0
 
 
@@ -86,6 +117,17 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _jobs(text: str) -> int:
+    """``-j``: a whole number >= 1, else argparse's usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils",
                                      description="Looking Inside Neural Networks: batch runner, book, data")
@@ -95,13 +137,19 @@ def main(argv=None) -> int:
     p.add_argument("--fast", action="store_true", help="fast mode (also COURSE_FAST=1)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter (repeatable), e.g. -p cell=gru -p hidden=64")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="notebooks run in parallel processes")
+    p.add_argument("-j", "--jobs", type=_jobs, default=1, help="notebooks run at once (>= 1)")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="run each notebook once per value (several --sweep flags: every combination), "
+                        "e.g. --sweep hidden_size=32,64,128")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("book", help="build the Jupyter Book from the executed notebooks")
     p.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
     p.set_defaults(func=cmd_book)
-    p = sub.add_parser("results", help="table (or --json) of every recorded metric")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("results", help="table (or --json, --csv) of every recorded metric")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--csv", action="store_true", help="print CSV")
+    p.add_argument("--sweep", metavar="CHAPTER", help="the table of a chapter's sweep instead")
     p.set_defaults(func=cmd_results)
     p = sub.add_parser("data", help="check or prepare datasets")
     p.add_argument("action", choices=["check", "prepare"])
