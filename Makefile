@@ -1,13 +1,14 @@
 # Two commands do everything on a fresh machine (the virtual environment is created if missing):
 #   make book   execute every chapter (full mode; FAST=1 for the quick version) and build the book
 #   make test   unit tests, notebooks under nbval (fast mode), the .py/.ipynb pair check, the book test
+#   make lab    JupyterLab on the notebooks, with the project's kernel
 VENV ?= .venv
 FAST ?= 0
 JOBS ?= 1
 PY = $(VENV)/bin/python
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-.PHONY: env book run test check-pairs clean
+.PHONY: env book run test check-pairs lab clean
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
@@ -20,6 +21,10 @@ book: run
 check-pairs: env
 	$(PY) -m jupytext --quiet --update --to ipynb notebooks/[0-9][0-9]_*.py
 	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
+
+# JupyterLab on notebooks/ with the project's kernel (looking-inside) registered in the venv
+lab: env
+	$(PY) -m course_utils lab
 
 test: env check-pairs
 	COURSE_FAST=1 $(PY) -m pytest tests/unit notebooks tests/book --nbval-lax --nbval-current-env -p no:cacheprovider

@@ -1,9 +1,10 @@
-"""Command line: ``python -m course_utils run|book|results|data`` (chapter 1)."""
+"""Command line: ``python -m course_utils run|book|results|lab|data`` (chapter 1)."""
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import sys
 
 from . import config
@@ -128,6 +129,31 @@ def _jobs(text: str) -> int:
     return value
 
 
+KERNEL_NAME, KERNEL_DISPLAY = "looking-inside", "Python (looking-inside)"  # as in the notebooks' metadata
+
+
+def install_kernel(prefix: str | None = None) -> str:
+    """Register this environment's Python as the ``looking-inside`` Jupyter kernel under
+    ``prefix`` (default: this environment) and return the kernelspec folder."""
+    from ipykernel.kernelspec import install
+
+    return install(kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY, prefix=prefix or sys.prefix)
+
+
+def cmd_lab(args) -> int:
+    import subprocess
+    from pathlib import Path
+
+    print(f"kernel {KERNEL_NAME!r} installed in {install_kernel()}")
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    cmd = [str(lab) if lab.exists() else "jupyter-lab", f"--notebook-dir={config.REPO_ROOT / 'notebooks'}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"] + \
+        (["--no-browser"] if args.no_browser else []) + (["--allow-root"] if os.geteuid() == 0 else [])
+    print(f"starting JupyterLab on notebooks/ at http://127.0.0.1:{args.port}/lab (the next port up if taken); "
+          "open the URL with the token printed below; Ctrl-C twice stops it", flush=True)
+    return subprocess.call(cmd)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils",
                                      description="Looking Inside Neural Networks: batch runner, book, data")
@@ -151,6 +177,10 @@ def main(argv=None) -> int:
     out.add_argument("--csv", action="store_true", help="print CSV")
     p.add_argument("--sweep", metavar="CHAPTER", help="the table of a chapter's sweep instead")
     p.set_defaults(func=cmd_results)
+    p = sub.add_parser("lab", help="register the looking-inside kernel and start JupyterLab on notebooks/")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
     p = sub.add_parser("data", help="check or prepare datasets")
     p.add_argument("action", choices=["check", "prepare"])
     p.add_argument("names", nargs="*")
