@@ -55,13 +55,18 @@ def cmd_run(args) -> int:
           f"({sum(r['seconds'] for r in rows):.0f} s; executed notebooks in {where})")
     for stem in sorted({r["notebook"] for r in rows}) if sweep else []:
         print(f"\nsweep of {stem} (python -m course_utils results --sweep {stem[:2]} [--csv]):")
-        print(_sweep_text(runner.sweep_table(stem)))
+        table = runner.sweep_table(stem)
+        print(_shown(table, _columns(table)))
     return 1 if failed else 0
 
 
-def _sweep_text(rows: list[dict]) -> str:
-    shown = [{k: _fmt(v) for k, v in r.items()} for r in rows]
-    return _table(shown, list(dict.fromkeys(k for r in rows for k in r)))
+def _columns(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def _shown(rows: list[dict], columns: list[str]) -> str:
+    """``rows`` as a text table, numbers to 4 significant digits."""
+    return _table([{k: _fmt(v) for k, v in r.items()} for r in rows], columns)
 
 
 def cmd_book(args) -> int:
@@ -80,18 +85,17 @@ def cmd_results(args) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    columns = list(dict.fromkeys(k for r in rows for k in r)) if args.sweep else \
-        ["notebook", "name", "value", "target", "met", "mode", "seconds"]
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer = csv.DictWriter(sys.stdout, fieldnames=_columns(rows))
         writer.writeheader()
         writer.writerows(rows)
     elif not rows:
         print(f"no results recorded under {config.results_dir()}; run `python -m course_utils run`")
     else:
-        print(_table([{k: _fmt(v) for k, v in r.items()} for r in rows], columns))
+        print(_shown(rows, _columns(rows) if args.sweep else
+                     ["notebook", "name", "value", "target", "met", "mode", "seconds"]))
     return 0
 
 
@@ -119,14 +123,12 @@ def cmd_data(args) -> int:
 
 
 def _jobs(text: str) -> int:
-    """``-j``: a whole number >= 1, else argparse's usage error."""
+    """``-j``: a whole number >= 1 (:func:`runner.check_jobs`), else argparse's usage error."""
+    from .runner import check_jobs
     try:
-        value = int(text)
+        return check_jobs(int(text))
     except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
 
 
 KERNEL_NAME, KERNEL_DISPLAY = "looking-inside", "Python (looking-inside)"  # as in the notebooks' metadata
