@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (the virtual environment is created if missing):
 #   make book   execute every chapter (full mode; FAST=1 for the quick version) and build the book
 #   make test   unit tests, notebooks under nbval (fast mode), the .py/.ipynb pair check, the book test
+#   make lab    JupyterLab on the notebooks, with the project's kernel
 VENV ?= .venv
 FAST ?= 0
 JOBS ?= 1
@@ -8,7 +9,7 @@ PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-.PHONY: env data book run test lint check-pairs clean
+.PHONY: env data book run test lint check-pairs lab clean
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
@@ -25,6 +26,10 @@ book: run
 check-pairs: env
 	$(PY) -m jupytext --quiet --update --to ipynb notebooks/[0-9][0-9]_*.py
 	git diff --exit-code --stat -- notebooks/ || (echo "notebooks/*.ipynb out of sync with the .py files: run 'make check-pairs' and commit" && exit 1)
+
+# JupyterLab on notebooks/ with the project's kernel (looking-inside) registered in the venv
+lab: env
+	$(PY) -m course_utils lab
 
 lint: env
 	$(VENV)/bin/ruff check .

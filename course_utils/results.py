@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -57,9 +58,11 @@ def _current() -> str:
 def record(name: str, value, target: str | None = None, note: str | None = None):
     """Store ``value`` under ``name`` for the current notebook and return it (chapter 1).
 
-    ``target`` is a human-readable goal such as ``">= 0.89"``, checked by the results table.
+    ``target`` is a goal such as ``">= 0.89"`` (see :func:`parse_target`), checked by the
+    results table.
     """
     notebook = _current()
+    target = None if target is None else _target_text(target)
     if hasattr(value, "item"):
         value = value.item()
     path = _metrics_file(notebook)
@@ -71,13 +74,52 @@ def record(name: str, value, target: str | None = None, note: str | None = None)
     return value
 
 
-def meets(value: float, target: str | None) -> bool | None:
-    """Whether ``value`` satisfies a target like ``">= 0.89"`` or ``"<= 100"``; None if no target."""
-    if not target:
+OPERATORS = {">=": float.__ge__, "<=": float.__le__, ">": float.__gt__, "<": float.__lt__,
+             "==": float.__eq__}
+_ALIASES = {"≥": ">=", "≤": "<="}
+_TARGET = re.compile(r"\s*(>=|<=|==|≥|≤|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
+_EXPECTED = ("a comparison (>=, ≥, >, <=, ≤, <, ==) and a number, e.g. '>= 0.9', '≥0.9' "
+             "or ('>=', 0.9)")
+
+
+def parse_target(op, number=None) -> tuple[str, float]:
+    """``(">=", 0.9)`` from ``">= 0.9"``, ``"≥0.9"``, ``(">=", 0.9)`` or ``op=">=", number=0.9``;
+    anything else raises a ValueError that says what is expected (chapter 1)."""
+    if isinstance(op, tuple) and number is None and len(op) == 2:
+        op, number = op
+    if number is None:
+        match = _TARGET.fullmatch(op) if isinstance(op, str) else None
+        if match is None:
+            raise ValueError(f"target {op!r} is not {_EXPECTED}")
+        op, number = match.group(1), match.group(2)
+    op = _ALIASES.get(op, op)
+    if op not in OPERATORS:
+        raise ValueError(f"comparison {op!r} is not one of {', '.join(OPERATORS)}, ≥, ≤ (target: {_EXPECTED})")
+    if isinstance(number, bool) or not isinstance(number, (int, float, str)):
+        raise ValueError(f"target number {number!r} is not a number (target: {_EXPECTED})")
+    try:
+        bound = float(number)
+    except ValueError:
+        raise ValueError(f"target number {number!r} is not a number (target: {_EXPECTED})") from None
+    if bound != bound:
+        raise ValueError(f"target number is NaN (target: {_EXPECTED})")
+    return op, bound
+
+
+def _target_text(target) -> str:
+    """A target as stored and shown: ``">= 0.9"`` (the number as written when given as text)."""
+    op, bound = parse_target(target)
+    number = _TARGET.fullmatch(target).group(2) if isinstance(target, str) else f"{bound:g}"
+    return f"{op} {number}"
+
+
+def meets(value: float, target) -> bool | None:
+    """Whether ``value`` satisfies a target like ``">= 0.89"``, ``"≤100"`` or ``("<", 2)``; None if
+    no target."""
+    if target is None or target == "":
         return None
-    op, _, number = target.strip().partition(" ")
-    bound = float(number)
-    return {">=": value >= bound, "<=": value <= bound, ">": value > bound, "<": value < bound}[op]
+    op, bound = parse_target(target)
+    return OPERATORS[op](float(value), bound)
 
 
 def load_all(root: Path | None = None) -> list[dict]:
@@ -95,14 +137,24 @@ def load_all(root: Path | None = None) -> list[dict]:
     return rows
 
 
-def claim(name: str, value, target: str, fast_target: str | None = None, note: str | None = None):
+def claim(name: str, value, op, target=None, fast=None, note: str | None = None):
     """Record ``value`` and assert the chapter's claim about it (chapter 1).
 
-    In full mode ``value`` must meet ``target``; in fast mode (tiny data, few epochs) it must
-    meet the looser ``fast_target`` (no check when that is None). A miss raises, so a notebook
-    that no longer shows what its prose says fails the batch run.
+    Typed form: ``claim("acc", acc, ">=", 0.89, fast=(">=", 0.65))``. Short form, as the
+    notebooks write it: ``claim("acc", acc, ">= 0.89", ">= 0.65")``, the second target being the
+    fast mode's. In full mode ``value`` must meet the target; in fast mode (tiny data, few epochs)
+    the fast target (no check when that is None). A miss raises AssertionError, so a notebook that
+    no longer shows what its prose says fails the batch run; a malformed target raises ValueError.
     """
-    active = target if config.mode() == "full" else fast_target
+    if target is None or isinstance(target, str):  # short form: op is the whole target
+        if fast is not None:
+            raise TypeError("claim(name, value, '>= 0.9', '>= 0.5') takes the fast target as its "
+                            "fourth argument; pass fast= only with claim(name, value, '>=', 0.9)")
+        full, fast = _target_text(op), target
+    else:
+        full = _target_text((op, target))
+    fast = None if fast is None else _target_text(fast)
+    active = full if config.mode() == "full" else fast
     record(name, value, target=active, note=note)
     if active is not None and not meets(float(value), active):
         raise AssertionError(f"{name} = {value:.4g} does not meet {active} ({config.mode()} mode)")

@@ -7,13 +7,19 @@ course_utils book`` builds the Jupyter Book from those executed notebooks.
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
+import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from . import config
@@ -51,52 +57,218 @@ def parse_parameters(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"parameter {pair!r} is not key=value")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
+        params[key] = _literal(value)
     return params
 
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_sweeps(specs: list[str]) -> list[dict]:
+    """``["hidden_size=32,64", "seed=0,1"]`` -> the product, one dict per setting:
+    ``[{"hidden_size": 32, "seed": 0}, {"hidden_size": 32, "seed": 1}, ...]``."""
+    axes = {}
+    for spec in specs or []:
+        key, sep, values = spec.partition("=")
+        if not sep or not key or not values.strip(",").strip():
+            raise ValueError(f"--sweep {spec!r} is not key=value,value,... (e.g. hidden_size=32,64,128)")
+        if key in axes:
+            raise ValueError(f"--sweep names {key!r} twice; give all its values in one flag")
+        axes[key] = [_literal(v.strip()) for v in values.split(",") if v.strip()]
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] if axes else []
+
+
+def point_label(point: dict) -> str:
+    """A sweep setting as a file-name-safe label: ``{"hidden_size": 64}`` -> ``hidden_size-64``."""
+    return ".".join(f"{k}-{re.sub(r'[^A-Za-z0-9_.+-]', '_', str(v))}" for k, v in point.items())
+
+
+# -- parameters: the notebook's cell says which exist, their types and bounds ------------------
+
+def notebook_parameters(path: Path) -> dict:
+    """The notebook's parameters as papermill reads its ``parameters`` cell:
+    ``{name: {"inferred_type_name": "Optional[int]", "default": "None", "help": "..."}}``."""
+    from papermill.inspection import inspect_notebook
+    return inspect_notebook(str(path))
+
+
+_BOUND = re.compile(r"\((\s*(?:>=|<=|>|<|≥|≤)\s*[-+.\deE]+\s*)\)")
+
+
+def _fits(value, annotation: str) -> bool:
+    """Whether ``value`` has the type an annotation such as ``Optional[list[int]]`` names
+    (bool, int, float, str, Optional, list and tuple; other names are not checked)."""
+    annotation = annotation.replace(" ", "")
+    head, _, inner = annotation.partition("[")
+    inner = inner[:-1]
+    if head == "Optional":
+        return value is None or _fits(value, inner)
+    if head in ("list", "tuple"):
+        if not isinstance(value, (list, tuple)):
+            return False
+        parts = _split_types(inner)
+        if head == "tuple" and len(parts) > 1:
+            return len(value) == len(parts) and all(_fits(v, t) for v, t in zip(value, parts))
+        return not parts or all(_fits(v, parts[0]) for v in value)
+    kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+    if head not in kinds:
+        return True
+    return isinstance(value, kinds[head]) and (head == "bool" or not isinstance(value, bool))
+
+
+def _split_types(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]] if text else parts
+
+
+def check_parameters(path: Path, params: dict) -> None:
+    """Raise ValueError unless every key of ``params`` is in the notebook's parameters cell, has
+    the type the cell declares, and meets the bound its help states, e.g. ``(≥ 1)``."""
+    from .results import meets
+
+    known = notebook_parameters(path)
+    for key, value in params.items():
+        if key not in known:
+            raise ValueError(f"{Path(path).stem} has no parameter {key!r}; its parameters are: "
+                             + ", ".join(known))
+        spec = known[key]
+        kind = spec["inferred_type_name"]
+        if kind != "None" and not _fits(value, kind):
+            raise ValueError(f"{Path(path).stem}: parameter {key} must be {kind} "
+                             f"(default {spec['default']}), got {value!r} ({type(value).__name__})")
+        bound = _BOUND.search(spec["help"])
+        if bound and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and not meets(value, bound.group(1)):
+            raise ValueError(f"{Path(path).stem}: parameter {key} must be {bound.group(1).strip()}, "
+                             f"got {value!r} ({spec['help']})")
+
+
+def check_jobs(jobs) -> int:
+    """``jobs`` if it is a whole number >= 1, else a ValueError saying so."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs (-j) must be a whole number >= 1, got {jobs!r}")
+    return jobs
+
+
+# -- execution --------------------------------------------------------------------------------
 
 def executed_dir() -> Path:
     return config.results_dir() / "executed"
 
 
-def _execute(path: str, out: str, params: dict, fast: bool) -> dict:
+def sweep_dir(stem: str) -> Path:
+    """Where a chapter's sweep points keep their executed notebooks, metrics and runs.json."""
+    return config.results_dir() / "sweeps" / stem
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run; ``rows`` holds every notebook's outcome so far."""
+
+    def __init__(self, message: str, rows: list[dict]):
+        super().__init__(message)
+        self.rows = rows
+
+
+_live_kernels: set = set()   # kernel managers of running notebooks, killed on interrupt
+_stop = threading.Event()     # set by the signal handler
+
+
+def _kernel_manager(env: dict, cwd: str):
+    """A kernel manager class that starts the python3 kernel with ``env`` in ``cwd`` and
+    registers itself so that an interrupt can kill the kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):
+            kw.update(env=env, cwd=cwd)
+            _live_kernels.add(self)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return RunKernelManager
+
+
+def _kill_kernels() -> list[int]:
+    killed = []
+    for km in list(_live_kernels):
+        provisioner = getattr(km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if pid:
+            try:
+                os.killpg(getattr(provisioner, "pgid", None) or pid, signal.SIGKILL)
+                killed.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def cell_timeout() -> int:
+    """Seconds one cell may run: ``COURSE_CELL_TIMEOUT``, else :data:`CELL_TIMEOUT`."""
+    from .watchdog import cell_timeout as from_env
+    return int(from_env() or CELL_TIMEOUT)
+
+
+def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None) -> dict:
+    env = dict(os.environ, COURSE_FAST="1" if fast else "0")
+    # a cell that outlives its time dumps every thread's stack to ``stacks`` (course_utils.watchdog)
+    env["COURSE_CELL_TIMEOUT"] = str(cell_timeout())
+    if stacks is not None:
+        env["COURSE_STACK_FILE"] = str(stacks)
+    env.setdefault("TQDM_DISABLE", "1")  # progress bars are for people, not for the book
+    # the kernel must import this checkout's course_utils (so it writes to the same results
+    # folder), not whatever another editable install in the environment points at
+    paths = [str(config.REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    if results is not None:
+        env["COURSE_RESULTS"] = str(results)
+    return env
+
+
+def _execute(path: str, out: str, params: dict, fast: bool, results: str | None = None) -> dict:
+    """Run one notebook into ``out`` (written under a temporary name and renamed when the run
+    ends, so an interrupted run leaves no executed notebook); ``results`` redirects its metrics."""
     import logging
 
     import papermill as pm
 
-    # papermill cannot infer the type of `fast = cu.config.is_fast()` and says so for every
-    # notebook; the injected value still wins, so keep only real errors
     logging.getLogger("papermill").setLevel(logging.ERROR)
-
-    os.environ["COURSE_FAST"] = "1" if fast else "0"
-    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for people, not for the book
-    # the kernel must import this checkout's course_utils (so it writes to the same results
-    # folder), not whatever another editable install in the environment points at
-    paths = [str(config.REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    # a cell that outlives its time dumps every thread's stack there (course_utils.watchdog)
-    timeout = int(os.environ.get("COURSE_CELL_TIMEOUT") or CELL_TIMEOUT)
-    stacks = config.results_dir() / "stacks" / f"{Path(path).stem}.txt"
+    out = Path(out)
+    partial = out.parent / ".partial" / out.name
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    row = {"notebook": Path(path).stem, "status": "pass", "seconds": 0.0,
+           "mode": "fast" if fast else "full", "error": None, "parameters": params}
+    stacks = Path(results or config.results_dir()) / "stacks" / f"{Path(path).stem}.txt"
     stacks.parent.mkdir(parents=True, exist_ok=True)
     stacks.write_text("")
-    os.environ.update(COURSE_CELL_TIMEOUT=str(timeout), COURSE_STACK_FILE=str(stacks))
     start = time.time()
-    status, error = "pass", None
     try:
-        pm.execute_notebook(path, out, parameters=dict(params, fast=fast), kernel_name="python3",
-                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
-                            execution_timeout=timeout)
+        if _stop.is_set():
+            raise RuntimeError("not started: the run was interrupted")
+        env = _kernel_env(fast, Path(results) if results else None, stacks)
+        km_class = _kernel_manager(env, str(NOTEBOOK_DIR))
+        pm.execute_notebook(path, str(partial), parameters=dict(params, fast=fast), kernel_name="python3",
+                            kernel_manager_class=km_class, progress_bar=False, log_output=False,
+                            execution_timeout=cell_timeout())
     except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
-        status, error = "fail", f"{type(err).__name__}: {str(err).strip()[-2000:]}"
+        row.update(status="fail", error=f"{type(err).__name__}: {str(err).strip()[-2000:]}")
         dumped = stacks.read_text().strip()
         if dumped:
-            error += f"\n--- stacks of the kernel when its cell timed out ({stacks}) ---\n{dumped[-6000:]}"
-    return {"notebook": Path(path).stem, "status": status, "seconds": round(time.time() - start, 1),
-            "mode": "fast" if fast else "full", "error": error, "parameters": params,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+            row["error"] += f"\n--- the kernel's stacks when its cell timed out ({stacks}) ---\n{dumped[-6000:]}"
+    if _stop.is_set() and row["status"] != "pass":
+        row.update(status="interrupted", error="stopped by a signal before it finished")
+        partial.unlink(missing_ok=True)
+    elif partial.exists():
+        os.replace(partial, out)
+    row.update(seconds=round(time.time() - start, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return row
 
 
 def _hardware() -> str:
@@ -104,26 +276,134 @@ def _hardware() -> str:
     return hw()
 
 
+@contextlib.contextmanager
+def _lock(name: str, wait: bool = False):
+    """Hold ``<results>/locks/<name>.lock``; if another process holds it, say who (or wait)."""
+    folder = config.results_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ValueError(f"{name} is already being run by {holder} (lock {path}); wait for that "
+                             f"run to finish, or stop it, then try again") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}")
+        fh.flush()
+        try:
+            yield path
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_json(path: Path, update: dict) -> None:
+    """Merge ``update`` into the JSON object in ``path``, atomically and under a lock."""
+    with _lock(path.stem + "-file", wait=True):
+        current = json.loads(path.read_text()) if path.exists() else {}
+        current.update(update)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(current, indent=1))
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _signals_stop_the_run():
+    """While running, SIGINT and SIGTERM kill the notebooks' kernels and mark the run stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stop.clear()
+
+    def handler(signum, frame):
+        _stop.signame = signal.Signals(signum).name
+        _stop.set()
+        _kill_kernels()
+
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
 def run(names: list[str] | None = None, fast: bool = False, params: dict | None = None,
-        jobs: int = 1) -> list[dict]:
-    """Execute the chosen notebooks (in parallel processes when ``jobs > 1``) and record
-    their status in ``<results>/runs.json``; returns one row per notebook."""
+        jobs: int = 1, sweep: list[dict] | None = None) -> list[dict]:
+    """Execute the chosen notebooks, ``jobs`` at a time, and record their status in
+    ``<results>/runs.json``; returns one row per notebook. With ``sweep`` (settings from
+    :func:`parse_sweeps`) each notebook runs once per setting, into ``sweep_dir(notebook)``.
+
+    Parameters are checked against each notebook's parameters cell first; a chapter that another
+    run holds is refused; SIGINT or SIGTERM stops the kernels and raises :class:`Interrupted`."""
+    check_jobs(jobs)
     paths = select(names)
-    out_dir = executed_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    args = [(str(p), str(out_dir / p.name), params or {}, fast) for p in paths]
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            rows = list(pool.map(_execute, *zip(*args)))
-    else:
-        rows = [_execute(*a) for a in args]
-    runs_file = config.results_dir() / "runs.json"
-    runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
-    hardware = _hardware()
-    for row in rows:
-        row["hardware"] = hardware
-        runs[row["notebook"]] = row
-    runs_file.write_text(json.dumps(runs, indent=1))
+    params = params or {}
+    tasks = []
+    for p in paths:
+        for point in sweep or [None]:
+            setting = dict(params, **(point or {}))
+            check_parameters(p, setting)
+            if point is None:
+                tasks.append((p, None, (str(p), str(executed_dir() / p.name), setting, fast)))
+            else:
+                folder, label = sweep_dir(p.stem), point_label(point)
+                tasks.append((p, point, (str(p), str(folder / "executed" / f"{p.stem}.{label}.ipynb"),
+                                         setting, fast, str(folder / label))))
+    with contextlib.ExitStack() as held:
+        for p in paths:
+            held.enter_context(_lock(p.stem))
+        for _, _, args in tasks:
+            Path(args[1]).parent.mkdir(parents=True, exist_ok=True)
+        with _signals_stop_the_run(), ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_execute, *args) for _, _, args in tasks]
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=0.2)
+        rows = [f.result() for f in futures]
+        hardware = _hardware()
+        main, sweeps = {}, {}
+        for (p, point, _), row in zip(tasks, rows):
+            row["hardware"] = hardware
+            if point is None:
+                main[row["notebook"]] = row
+            else:
+                row["sweep"] = point
+                sweeps.setdefault(p.stem, {})[point_label(point)] = row
+        if main:
+            _write_json(config.results_dir() / "runs.json", main)
+        for stem, points in sweeps.items():
+            _write_json(sweep_dir(stem) / "runs.json", points)
+    if _stop.is_set():
+        stopped = [r["notebook"] + (f" [{point_label(r['sweep'])}]" if r.get("sweep") else "")
+                   for r in rows if r["status"] == "interrupted"]
+        raise Interrupted(f"{getattr(_stop, 'signame', 'signal')}: stopped {', '.join(stopped) or 'nothing'}"
+                          f" (kernels killed; no executed notebook written for them; recorded as "
+                          f"'interrupted' in runs.json)", rows)
+    return rows
+
+
+def sweep_table(name: str) -> list[dict]:
+    """One row per sweep setting and metric of a chapter's sweeps: the swept values as columns,
+    then status, name, value, target, met (chapter 1)."""
+    from .results import load_all
+
+    stem = select([name])[0].stem
+    runs_file = sweep_dir(stem) / "runs.json"
+    if not runs_file.exists():
+        raise ValueError(f"no sweep recorded for {stem}; run `python -m course_utils run {stem[:2]} "
+                         f"--sweep key=v1,v2`")
+    rows = []
+    for label, run_row in json.loads(runs_file.read_text()).items():
+        point = run_row["sweep"]
+        metrics = load_all(sweep_dir(stem) / label) or [{}]
+        for m in metrics:
+            rows.append({**point, "status": run_row["status"], "mode": run_row["mode"],
+                         **{k: m.get(k) for k in ("name", "value", "target", "met")}})
     return rows
 
 

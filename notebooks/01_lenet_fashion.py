@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -31,15 +31,17 @@ import course_utils as cu
 from course_utils.models import LeNet5, MyNet, summary
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-epochs = None               # None: 3 in fast mode, 15 in full mode
-lr = 3e-2                   # starting learning rate, decayed along a cosine
-momentum = 0.9
-batch_size = None           # None: 32 in fast mode, 64 in full mode
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+epochs: Optional[int] = None  # training epochs (≥ 1); None: 3 in fast mode, 15 in full mode
+lr: float = 3e-2  # starting learning rate (> 0), decayed along a cosine
+momentum: float = 0.9  # SGD momentum (≥ 0)
+batch_size: Optional[int] = None  # (≥ 1) None: 32 in fast mode, 64 in full mode
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("01_lenet_fashion", data="Fashion-MNIST")
 cu.seed_everything(seed)
 setup = cu.models.lenet.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -31,15 +31,18 @@ import course_utils as cu
 from course_utils.models import summary, zoo
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-epochs = None               # None: the recipe's 2 epochs (fast) or 3 epochs (full)
-sweep_epochs = None         # None: 1 epoch (fast) or 3 epochs (full) for each width setting
-sweep_widths = [(16, 16, 16, 16), (16, 16, 32, 32), (32, 32, 32, 32), (32, 32, 64, 64),
-                (64, 64, 64, 64)]
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+epochs: Optional[int] = None  # (≥ 1) None: the recipe's 2 epochs (fast) or 3 epochs (full)
+sweep_epochs: Optional[int] = None  # (≥ 1) per width setting; None: 1 epoch (fast) or 3 (full)
+sweep_widths: list[tuple[int, int, int, int]] = [
+    (16, 16, 16, 16), (16, 16, 32, 32), (32, 32, 32, 32), (32, 32, 64, 64), (64, 64, 64, 64)
+]  # conv widths per stage, one model each
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("02_cnn_zoo", data="MNIST")
 cu.seed_everything(seed)
 sweep_train_size = cu.config.pick(400, 10000)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -37,14 +37,16 @@ from course_utils import embed
 from course_utils.models.lenet import trained_fashion_models
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-n_pixels = None             # images for the pixel PCA; None: 2,000 fast, 60,000 full
-n_features = None           # test images whose network features we project; None: 1,000 / 5,000
-n_thumbnails = None         # images drawn as markers; None: 200 / 400
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+n_pixels: Optional[int] = None  # (≥ 1) images for the pixel PCA; None: 2,000 fast, 60,000 full
+n_features: Optional[int] = None  # (≥ 1) test images whose features we project; None: 1,000 / 5,000
+n_thumbnails: Optional[int] = None  # (≥ 1) images drawn as markers; None: 200 / 400
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("03_pca", data="Fashion-MNIST")
 cu.seed_everything(seed)
 n_pixels = n_pixels or cu.config.pick(2000, 60000)

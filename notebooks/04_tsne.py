@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -35,16 +35,18 @@ from course_utils import embed
 from course_utils.models.lenet import trained_fashion_models
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-n_compare = None            # points for ours vs scikit-learn (exact); None: 300 fast, 2,000 full
-n_ablation = None           # points for the ablations; None: 300 / 1,000
-n_layers = None             # test images embedded per layer; None: 500 / 3,000
-max_iter = 1000             # scikit-learn's default
-perplexities = (5, 30, 100)
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+n_compare: Optional[int] = None  # (≥ 1) points for ours vs scikit-learn; None: 300 fast, 2,000 full
+n_ablation: Optional[int] = None  # (≥ 1) points for the ablations; None: 300 / 1,000
+n_layers: Optional[int] = None  # (≥ 1) test images embedded per layer; None: 500 / 3,000
+max_iter: int = 1000  # (≥ 1) t-SNE iterations, scikit-learn's default
+perplexities: list[float] = [5, 30, 100]  # perplexities compared side by side
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("04_tsne", data="Fashion-MNIST")
 cu.seed_everything(seed)
 n_compare = n_compare or cu.config.pick(300, 2000)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -35,13 +35,15 @@ from course_utils.models import summary
 from course_utils.models.cifar import REFERENCE, CifarLeNet, chapter5_data, data_description, reference_model
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-epochs = None               # None: 2 in fast mode, 10 in full mode
-sweep_lrs = (1e-1, 1e-2, 1e-3, 1e-4)
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+epochs: Optional[int] = None  # (≥ 1) None: 2 in fast mode, 10 in full mode
+sweep_lrs: list[float] = [1e-1, 1e-2, 1e-3, 1e-4]  # learning rates swept for the best optimizer
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("05_cifar_filters")
 cu.seed_everything(seed)
 epochs = epochs or cu.config.pick(2, 10)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -52,13 +52,16 @@ from course_utils.explain.occlusion import occlusion_grid, window_positions
 from course_utils.models.cifar import CifarLeNet, chapter5_data, data_description, reference_model
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): fewer steps and images
-seed = 0
-ascent_steps = None         # None: 40 in fast mode, 200 in full mode
-window, stride = 8, 2       # occluding square and its step, in pixels
+from typing import Optional
+
+fast: Optional[bool] = None  # fewer steps and images; None: from COURSE_FAST
+seed: int = 0  # random seed
+ascent_steps: Optional[int] = None  # (≥ 1) None: 40 in fast mode, 200 in full mode
+window: int = 8  # (≥ 1) side of the occluding square, in pixels
+stride: int = 2  # (≥ 1) step of the occluding square, in pixels
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("06_zeiler_fergus")
 cu.seed_everything(seed)
 ascent_steps = ascent_steps or cu.config.pick(40, 200)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -31,14 +31,16 @@ import course_utils as cu
 from course_utils.models import RowRNN, rnn, zoo
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-hidden_size = 128
-gru_sizes = [32, 64, 128]
-report_lr = 0.01            # the course reports' learning rate, tried once for the plain RNN
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+hidden_size: int = 128  # (≥ 1) hidden units of the RNN, LSTM and GRU compared
+gru_sizes: list[int] = [32, 64, 128]  # GRU hidden sizes swept
+report_lr: float = 0.01  # (> 0) the course reports' learning rate, tried once for the plain RNN
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("07_rnn", data="MNIST")
 cu.seed_everything(seed)
 base = rnn.mnist_config("rnn", hidden_size, fast=fast, seed=seed)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -40,15 +40,17 @@ from course_utils.models.localizer import (GAPNet, GAPResNet, imagenet_model, lo
                                           train_localizer)
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-n_composites = None         # None: 60 in fast mode, 500 in full mode
-ig_steps = None             # None: 16 in fast mode, 32 in full mode
-occlusion_window = 14       # pixels (half an item); stride is half the window
-tolerance = 4               # pointing-game tolerance in pixels (15 px at 224 px, scaled to 56)
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+n_composites: Optional[int] = None  # (≥ 1) None: 60 in fast mode, 500 in full mode
+ig_steps: Optional[int] = None  # (≥ 1) None: 16 in fast mode, 32 in full mode
+occlusion_window: int = 14  # (≥ 1) pixels (half an item); stride is half the window
+tolerance: int = 4  # (≥ 0) pointing-game tolerance in pixels (15 px at 224 px, scaled to 56)
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("08_gradcam", data="Fashion-MNIST items on 56×56 canvases (no ImageNet weights offline)")
 cu.seed_everything(seed)
 n_composites = n_composites or cu.config.pick(60, 500)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -37,15 +37,17 @@ from course_utils.explain.occlusion import occlusion_heatmap
 from course_utils.models.localizer import GAPNet, localizer_config, single_item_data, train_localizer
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-n_steps = 64                # Gauss-Legendre steps for the attributions shown
-n_compare = None            # images in the deletion / insertion comparison; None: 12 fast, 200 full
-curve_steps = 28            # points on each deletion / insertion curve
-random_baselines = 5        # noise baselines averaged in "averaged noise"
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+n_steps: int = 64  # (≥ 1) Gauss-Legendre steps for the attributions shown
+n_compare: Optional[int] = None  # (≥ 1) images in the deletion / insertion comparison; None: 12 / 200
+curve_steps: int = 28  # (≥ 1) points on each deletion / insertion curve
+random_baselines: int = 5  # (≥ 1) noise baselines averaged in "averaged noise"
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("09_integrated_gradients", data="Fashion-MNIST items on 56×56 canvases")
 cu.seed_everything(seed)
 n_compare = n_compare or cu.config.pick(60, 200)

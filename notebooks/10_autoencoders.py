@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -44,17 +44,19 @@ from course_utils.models import summary
 from course_utils.models import vae as V
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1 (or papermill -p fast True): small data, few epochs
-seed = 0
-latent = 16                 # latent size of the convolutional VAEs
-epochs = None               # main conv VAE; None: 2 in fast mode, 12 in full mode
-lr = 1e-3
-batch_size = 128
-noise_std = 0.4             # Gaussian pixel noise for the denoising experiments
-box = (6, 10, 8)            # the output square for area attribution: (row, col, size)
+from typing import Optional
+
+fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+latent: int = 16  # (≥ 1) latent size of the convolutional VAEs
+epochs: Optional[int] = None  # (≥ 1) main conv VAE; None: 2 in fast mode, 12 in full mode
+lr: float = 1e-3  # (> 0) Adam learning rate
+batch_size: int = 128  # (≥ 1) training batch size
+noise_std: float = 0.4  # (≥ 0) Gaussian pixel noise for the denoising experiments
+box: tuple[int, int, int] = (6, 10, 8)  # the output square for area attribution: (row, col, size)
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("10_autoencoders", data="MNIST and Fashion-MNIST")
 cu.seed_everything(seed)
 epochs = epochs or cu.config.pick(2, 12)

@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -37,18 +37,20 @@ from course_utils.models import summary
 from course_utils.models.fcn import build_fcn
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1: a few hundred scenes and one epoch
-seed = 0
-source = "fashion-mnist"    # the items ("mnist" works too)
-canvas = 64                 # scene side in pixels
-n_train = None              # None: 96 scenes in fast mode, 2000 in full mode
-n_test = None               # None: 32 / 1000
-epochs = None               # None: 1 / 12
-lr = 2e-3                   # Adam, cosine decay
-batch_size = 32
+from typing import Optional
+
+fast: Optional[bool] = None  # a few hundred scenes and one epoch; None: from COURSE_FAST
+seed: int = 0  # random seed
+source: str = "fashion-mnist"  # the items ("mnist" works too)
+canvas: int = 64  # (≥ 28) scene side in pixels
+n_train: Optional[int] = None  # (≥ 1) None: 96 scenes in fast mode, 2000 in full mode
+n_test: Optional[int] = None  # (≥ 1) None: 32 / 1000
+epochs: Optional[int] = None  # (≥ 1) None: 1 / 12
+lr: float = 2e-3  # (> 0) Adam, cosine decay
+batch_size: int = 32  # (≥ 1) training batch size
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("11_segmentation", data=f"scenes composed of {source} items")
 cu.seed_everything(seed)
 n_train = n_train or cu.config.pick(96, 2000)

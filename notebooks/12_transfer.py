@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python (looking-inside)
 #     language: python
-#     name: python3
+#     name: looking-inside
 # ---
 
 # %% [markdown]
@@ -37,21 +37,23 @@ from course_utils.explain.gradcam import GradCAM
 from course_utils.models import count_params
 
 # %% tags=["parameters"]
-fast = cu.config.is_fast()  # COURSE_FAST=1: a tiny source task, one label budget, few epochs
-seed = 0
-source_classes = [5, 6, 7, 8, 9]   # sandal, shirt, sneaker, bag, ankle boot: plenty of labels
-target_classes = [0, 1, 2, 3, 4]   # T-shirt/top, trouser, pullover, dress, coat: few labels
-source_per_class = None            # None: 200 in fast mode, 6000 (all) in full mode
-source_epochs = None               # None: 1 / 4
-budgets = None                     # labels per target class; None: (5,) / (5, 20, 50)
-main_budget = None                 # the budget of the remedies table; None: 20 / 50
-main_epochs = None                 # None: 5 / 40
-sweep_seeds = None                 # None: (0,) / (0, 1, 2)
-sweep_steps = None                 # optimiser steps per budget-sweep run; None: 20 / 200
-lr = 1e-3                          # Adam
+from typing import Optional
+
+fast: Optional[bool] = None  # a tiny source task, one label budget, few epochs; None: from COURSE_FAST
+seed: int = 0  # random seed
+source_classes: list[int] = [5, 6, 7, 8, 9]  # sandal, shirt, sneaker, bag, ankle boot: plenty of labels
+target_classes: list[int] = [0, 1, 2, 3, 4]  # T-shirt/top, trouser, pullover, dress, coat: few labels
+source_per_class: Optional[int] = None  # (≥ 1) None: 100 in fast mode, 6000 (all) in full mode
+source_epochs: Optional[int] = None  # (≥ 1) None: 1 / 4
+budgets: Optional[list[int]] = None  # labels per target class; None: (5,) / (5, 20, 50)
+main_budget: Optional[int] = None  # (≥ 1) the budget of the remedies table; None: 20 / 50
+main_epochs: Optional[int] = None  # (≥ 1) None: 3 / 40
+sweep_seeds: Optional[list[int]] = None  # None: (0,) / (0, 1, 2)
+sweep_steps: Optional[int] = None  # (≥ 1) optimiser steps per budget-sweep run; None: 20 / 200
+lr: float = 1e-3  # (> 0) Adam learning rate
 
 # %%
-cu.config.set_fast(fast)
+fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("12_transfer", data="Fashion-MNIST, split into source and target classes")
 cu.seed_everything(seed)
 source_per_class = source_per_class or cu.config.pick(100, 6000)

@@ -7,6 +7,9 @@ import pytest
 from course_utils import results, runner
 from course_utils.__main__ import main
 
+# pre-commit (.pre-commit-config.yaml) runs the same command on every commit
+STRIP = ".venv/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb"
+
 
 def test_parse_parameters_reads_literals():
     assert runner.parse_parameters(["cell=gru", "hidden=64", "lr=1e-3", "fast=True"]) == \
@@ -28,7 +31,8 @@ def test_every_notebook_is_in_the_book_and_paired():
         assert f"chapters/{nb.stem}" in toc, f"{nb.stem} missing from book/_toc.yml"
         assert nb.with_suffix(".py").exists(), f"{nb.stem} has no paired .py"
         cells = json.loads(nb.read_text())["cells"]
-        assert all(not c.get("outputs") for c in cells), f"{nb.name} is committed with outputs"
+        assert all(not c.get("outputs") for c in cells), \
+            f"{nb.name} is committed with outputs; strip them with one command: {STRIP}"
         tags = [t for c in cells for t in c.get("metadata", {}).get("tags", [])]
         assert "parameters" in tags, f"{nb.name} has no cell tagged 'parameters'"
 

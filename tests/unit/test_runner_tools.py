@@ -1,0 +1,203 @@
+"""The batch runner's checks and tools: -j, -p keys/types/bounds, locks, SIGINT, sweeps, and the
+chapters' parameters cells as papermill reads them."""
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import runner
+from course_utils.__main__ import main
+
+REPO = Path(runner.__file__).resolve().parents[1]
+PARAMS = ("from typing import Optional\n\nfast: Optional[bool] = None  # fast mode\n"
+          "size: int = 3  # (≥ 1) a size\nsleep: float = 0.0  # (≥ 0) seconds to sleep\n"
+          "sizes: list[int] = [1, 2]  # sizes\nbox: tuple[int, int] = (1, 2)  # a pair")
+BODY = """\
+import os, time
+import course_utils as cu
+cu.results.begin('96_tiny')
+cu.results.claim('size_squared', size * size, '>= 1', '>= 1')
+if sleep:
+    open(os.environ['COURSE_RESULTS'] + '/kernel.pid', 'w').write(str(os.getpid()))
+    time.sleep(sleep)
+"""
+
+
+@pytest.fixture
+def tiny(tmp_course, tmp_path, monkeypatch):
+    """A folder holding one quick notebook, 96_tiny, that the runner uses instead of the chapters."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(BODY)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nbformat.write(nb, folder / "96_tiny.ipynb")
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    return folder
+
+
+def test_sweeps_expand_to_the_product_in_order():
+    assert runner.parse_sweeps(["hidden_size=32,64", "seed=0,1", "cell=gru"]) == [
+        {"hidden_size": 32, "seed": 0, "cell": "gru"}, {"hidden_size": 32, "seed": 1, "cell": "gru"},
+        {"hidden_size": 64, "seed": 0, "cell": "gru"}, {"hidden_size": 64, "seed": 1, "cell": "gru"}]
+    assert runner.parse_sweeps([]) == []
+    assert runner.point_label({"lr": 0.01, "cell": "g/ru"}) == "lr-0.01.cell-g_ru"
+    for bad in (["hidden_size"], ["=1,2"], ["hidden_size="], ["a=1", "a=2"]):
+        with pytest.raises(ValueError, match="--sweep"):
+            runner.parse_sweeps(bad)
+
+
+@pytest.mark.parametrize("value, annotation, fits", [
+    (3, "int", True), (True, "int", False), (2.5, "int", False), (2, "float", True), ("a", "str", True),
+    (None, "Optional[int]", True), (3, "Optional[int]", True), ("3", "Optional[int]", False),
+    ([1, 2], "list[int]", True), ((1, 2), "list[int]", True), ([1, "x"], "list[int]", False),
+    ([(1, 2)], "list[tuple[int, int]]", True), ([(1, 2, 3)], "list[tuple[int, int]]", False),
+    (None, "Optional[list[int]]", True), (5, "list[int]", False), (True, "bool", True), (1, "bool", False),
+    (object(), "SomethingElse", True),
+])
+def test_values_are_checked_against_the_cells_annotations(value, annotation, fits):
+    assert runner._fits(value, annotation) is fits
+
+
+def test_parameters_are_checked_against_the_cell(tiny):
+    nb = tiny / "96_tiny.ipynb"
+    runner.check_parameters(nb, {"size": 4, "sleep": 0, "sizes": [3], "box": [1, 2], "fast": None})
+    with pytest.raises(ValueError, match="no parameter 'nope'; its parameters are: fast, size, sleep, sizes, box"):
+        runner.check_parameters(nb, {"nope": 1})
+    with pytest.raises(ValueError, match=r"size must be int \(default 3\), got 2.5 \(float\)"):
+        runner.check_parameters(nb, {"size": 2.5})
+    with pytest.raises(ValueError, match="size must be ≥ 1, got 0"):
+        runner.check_parameters(nb, {"size": 0})
+    with pytest.raises(ValueError, match="box must be tuple"):
+        runner.check_parameters(nb, {"box": [1, 2, 3]})
+
+
+def test_cli_refuses_bad_jobs_and_parameters_before_running(tiny, capsys):
+    for jobs in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as stop:
+            main(["run", "96", "-j", jobs])
+        assert stop.value.code == 2
+        assert f"must be a whole number >= 1, got '{jobs}'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="jobs"):
+        runner.run(["96"], jobs=0)
+    assert main(["run", "96", "-p", "epochs=-3"]) == 2
+    assert "96_tiny has no parameter 'epochs'" in capsys.readouterr().err
+    assert main(["run", "96", "-p", "size=-3"]) == 2
+    assert "size must be ≥ 1, got -3" in capsys.readouterr().err
+    assert not (runner.executed_dir()).exists()  # nothing ran
+
+
+def test_a_chapter_held_by_another_run_is_refused(tiny):
+    with runner._lock("96_tiny"):
+        with pytest.raises(ValueError, match=f"96_tiny is already being run by pid {os.getpid()}"):
+            runner.run(["96"], fast=True)
+    assert not (runner.executed_dir() / "96_tiny.ipynb").exists()
+
+
+def _runner(folder: Path, *args: str) -> subprocess.Popen:
+    """``python -m course_utils run ARGS`` in a subprocess, on the notebooks in ``folder``."""
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from course_utils import runner, __main__
+        runner.NOTEBOOK_DIR = Path({str(folder)!r})
+        sys.exit(__main__.main(["run", *{list(args)!r}]))
+    """)
+    return subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sweep_writes_one_notebook_per_setting_and_one_table(tiny, capsys):
+    proc = _runner(tiny, "96", "--fast", "-j", "2", "--sweep", "size=2,5")
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "2 passed, 0 failed" in out
+    folder = runner.sweep_dir("96_tiny")
+    assert sorted(p.name for p in (folder / "executed").glob("*.ipynb")) == \
+        ["96_tiny.size-2.ipynb", "96_tiny.size-5.ipynb"]
+    assert not (runner.executed_dir() / "96_tiny.ipynb").exists()  # the chapter's own copy untouched
+    assert main(["results", "--sweep", "96", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["size"], r["name"], r["value"], r["met"], r["status"]) for r in rows] == \
+        [(2, "size_squared", 4, True, "pass"), (5, "size_squared", 25, True, "pass")]
+    assert main(["results", "--sweep", "96", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "size,status,mode,name,value,target,met" and lines[2].startswith("5,pass,fast,size_squared,25")
+
+
+def test_sigint_stops_the_kernel_and_leaves_results_consistent(tiny, tmp_course):
+    proc = _runner(tiny, "96", "-p", "sleep=120")
+    pid_file = tmp_course / "results" / "kernel.pid"
+    try:
+        deadline = time.monotonic() + 180
+        while not pid_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert pid_file.exists(), "the notebook never started"
+        time.sleep(0.5)
+        kernel = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted by SIGINT: stopped 96_tiny" in err
+    runs = json.loads((tmp_course / "results" / "runs.json").read_text())
+    assert runs["96_tiny"]["status"] == "interrupted"
+    assert not list((tmp_course / "results" / "executed").rglob("*.ipynb"))
+    deadline = time.monotonic() + 20
+    while _alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(kernel), "the kernel outlived the interrupted run"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def _cell_names(nb: Path) -> list[str]:
+    cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    return [node.target.id for node in ast.parse(cell.source).body if isinstance(node, ast.AnnAssign)] + \
+        [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+
+
+@pytest.mark.parametrize("nb", runner.notebooks(), ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_of_every_chapter_with_a_type(nb):
+    inferred = runner.notebook_parameters(nb)
+    assert list(inferred) == _cell_names(nb)  # none missed: every assignment is typed and parsed
+    for name, spec in inferred.items():
+        assert spec["inferred_type_name"] not in ("None", ""), f"{nb.stem}: {name} has no type"
+        assert spec["help"], f"{nb.stem}: {name} has no help"
+        assert runner._fits(ast.literal_eval(spec["default"]), spec["inferred_type_name"]), (nb.stem, name)
+    assert inferred["fast"]["default"] == "None"
+
+
+def test_papermill_help_and_the_readme_example_give_no_warnings(tmp_path):
+    papermill = [sys.executable, "-m", "papermill"]
+    helped = subprocess.run([*papermill, "--help-notebook", "notebooks/07_rnn.ipynb"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "Unknown type" not in helped.stdout
+    for line in ("fast: Optional[bool] (default None)", "hidden_size: int (default 128)", "gru_sizes: list[int]"):
+        assert line in helped.stdout
+    prepared = subprocess.run([*papermill, "notebooks/07_rnn.ipynb", str(tmp_path / "ch7.ipynb"), "--prepare-only",
+                               "-p", "fast", "True", "-p", "hidden_size", "64", "-y", "gru_sizes: [16, 32, 64]"],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "WARNING" not in prepared.stderr and "Unable to parse" not in prepared.stderr, prepared.stderr
