@@ -42,7 +42,7 @@ from typing import Optional
 fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
 seed: int = 0  # random seed
 n_steps: int = 64  # (≥ 1) Gauss-Legendre steps for the attributions shown
-n_compare: Optional[int] = None  # (≥ 1) images in the deletion / insertion comparison; None: 12 / 200
+n_compare: Optional[int] = None  # (≥ 1) images in the deletion / insertion comparison; None: 60 / 200
 curve_steps: int = 28  # (≥ 1) points on each deletion / insertion curve
 random_baselines: int = 5  # (≥ 1) noise baselines averaged in "averaged noise"
 
