@@ -77,6 +77,8 @@ def check_indices(value, n: int | None, size: int | None, arg: str = "target",
         t = torch.as_tensor(value, device=device)
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(f"{arg} must be an integer or a sequence of integers, got {value!r}") from None
+    if t.numel() == 0:
+        t = t.long()   # [] is float32 to torch
     if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
         raise TypeError(f"{arg} must hold integer indices, got {t.dtype}")
     if t.ndim > 1:
@@ -139,14 +141,14 @@ def target_scores(output: torch.Tensor, target: Target) -> torch.Tensor:
 
 # --- running the model -------------------------------------------------------------------------
 
-def run_model(model: nn.Module, x: torch.Tensor, arg: str = "x") -> torch.Tensor:
+def run_model(model: nn.Module, x: torch.Tensor, arg: str = "x of shape") -> torch.Tensor:
     """``model(x)``; a shape the model cannot take becomes a ``ValueError`` naming ``arg``."""
     try:
         return model(x)
     except torch.OutOfMemoryError:
         raise
     except RuntimeError as e:
-        raise ValueError(f"the model cannot take {arg} of shape {tuple(x.shape)}: {e}") from e
+        raise ValueError(f"the model cannot take {arg} {tuple(x.shape)}: {e}") from e
 
 
 @contextmanager

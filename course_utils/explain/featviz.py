@@ -62,7 +62,7 @@ def _objective(model: nn.Module, x: torch.Tensor, layer, units, reduce: str = "m
     or logit ``units[i]`` when ``layer`` is None."""
     rows = torch.arange(len(units), device=x.device)
     if layer is None:
-        out = run_model(model, x, "an image of this shape")
+        out = run_model(model, x, "images of shape")
         if out.ndim != 2:
             raise ValueError(f"maximize: the model output must be (N, classes) to maximise a class, "
                              f"got {tuple(out.shape)}; pass a layer")
@@ -70,7 +70,7 @@ def _objective(model: nn.Module, x: torch.Tensor, layer, units, reduce: str = "m
         return out[rows, units]
     module = find_layer(model, layer)
     with recording(module) as store:
-        run_model(model, x, "an image of this shape")
+        run_model(model, x, "images of shape")
     act = recorded(store, model, module)["out"]
     units = check_indices(units, len(x), act.shape[1] if act.ndim > 1 else 0, "units",
                           f"layer {layer!r}", "channels", x.device)
