@@ -67,6 +67,15 @@ def check_number(value, arg: str, who: str) -> float:
     return float(value)
 
 
+def check_count(value, arg: str, who: str, low: int = 1) -> int:
+    """``value`` as an int >= ``low`` (steps, a batch size, a window side...), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{who}: {arg} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{who}: {arg} must be >= {low}, got {value}")
+    return int(value)
+
+
 def check_indices(value, n: int | None, size: int | None, arg: str = "target",
                   owner: str = "the model", unit: str = "classes", device=None) -> torch.Tensor:
     """Integer indices (a class, a channel...), one for all ``n`` examples or one per example,

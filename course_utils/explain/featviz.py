@@ -14,14 +14,13 @@ The image stays in the valid input range (clamped after every step).
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import check_indices, check_number, explaining, find_layer, recorded, recording, run_model
+from .common import check_count, check_indices, check_number, explaining, find_layer, recorded, recording, run_model
 
 
 @dataclass
@@ -106,11 +105,13 @@ def maximize(model: nn.Module, units, layer=None, shape: tuple[int, int, int] = 
         raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
     if reduce not in REDUCE:
         raise ValueError(f"reduce must be one of {REDUCE}, got {reduce!r}")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    shape = tuple(shape)
-    if len(shape) != 3 or not all(isinstance(s, numbers.Integral) and s >= 1 for s in shape):
+    check_count(steps, "steps", "maximize")
+    check_count(jitter, "jitter", "maximize", 0)
+    check_count(blur_every, "blur_every", "maximize")
+    shape = tuple(shape) if isinstance(shape, (tuple, list, torch.Size)) else (shape,)
+    if len(shape) != 3:
         raise ValueError(f"maximize: shape must be three positive ints (C, H, W), got {shape}")
+    shape = tuple(check_count(v, "shape", "maximize") for v in shape)
     for arg, v in (("lr", lr), ("l2", l2), ("init_std", init_std), ("blur_sigma", blur_sigma)):
         check_number(v, arg, "maximize")
     if init is not None:

@@ -21,6 +21,7 @@ from .common import (Target, check_batch, check_input, explaining, find_layer,  
                      layer_forward, target_scores)
 
 EPS = 1e-7  # as pytorch-grad-cam: x / (max + eps)
+RESIZE_MODES = ("bilinear", "nearest", "nearest-exact", "bicubic", "area")
 
 
 def minmax(maps: torch.Tensor) -> torch.Tensor:
@@ -35,6 +36,8 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
 def resize(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
     """Resize (N, h, w) maps to ``size`` (H, W); bilinear uses half-pixel centres, like
     OpenCV's ``resize`` and captum (chapter 8)."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"mode must be one of {RESIZE_MODES}, got {mode!r}")
     align = False if mode in ("bilinear", "bicubic") else None
     return F.interpolate(maps[:, None], size=tuple(size), mode=mode, align_corners=align)[:, 0]
 

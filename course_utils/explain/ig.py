@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .common import (Target, check_batch, check_number, explaining, frozen_eval, resolve_target,
+from .common import (Target, check_batch, check_count, check_number, explaining, frozen_eval, resolve_target,
                      run_model, target_scores)
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -30,11 +30,7 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     between them) or Gauss-Legendre (exact for polynomials of degree < 2n)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
-        raise TypeError(f"n_steps must be an integer, got {n_steps!r}")
-    n = int(n_steps)
-    if n < (2 if method == "riemann_trapezoid" else 1):
-        raise ValueError(f"n_steps must be >= {2 if method == 'riemann_trapezoid' else 1}, got {n_steps}")
+    n = check_count(n_steps, "n_steps", f"quadrature({method!r})", 2 if method == "riemann_trapezoid" else 1)
     k = np.arange(n, dtype=np.float64)
     if method == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)
@@ -135,8 +131,8 @@ class IntegratedGradients:
         """Attributions like ``x``; with ``return_gap`` also the completeness gap per example,
         sum(attributions) - (F(x) - F(x')) (averaged over the baselines of a list)."""
         x = check_batch(x, "IntegratedGradients", model=self.model)
-        if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+        if internal_batch_size is not None:
+            check_count(internal_batch_size, "internal_batch_size", "IntegratedGradients")
         alphas, weights = quadrature(method, n_steps)
         x = x.detach()
         with explaining(self.model):

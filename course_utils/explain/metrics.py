@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .common import Target, check_batch, frozen_eval, resolve_target, run_model, target_scores
+from .common import Target, check_batch, check_count, frozen_eval, resolve_target, run_model, target_scores
 
 
 def as_maps(maps: torch.Tensor, who: str = "maps") -> torch.Tensor:
@@ -93,8 +93,8 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, ta
         raise ValueError(f"maps must be (N, H, W) = {(x.shape[0], *x.shape[-2:])}, got {tuple(maps.shape)}")
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_count(steps, "steps", "deletion_insertion")
+    check_count(batch_size, "batch_size", "deletion_insertion")
     n, c, h, w = x.shape
     x = x.detach()
     try:

@@ -14,19 +14,17 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .common import (check_batch, check_indices, check_number, find_layer, frozen_eval,
+from .common import (check_batch, check_count, check_indices, check_number, find_layer, frozen_eval,
                      recorded, recording, run_model)
 
 SCORES = ("logit", "prob", "logprob")
 
 
 def _pair(v, what: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        v = (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2 or min(v) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair of them (height, width), got {v}")
-    return v
+    pair = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    if len(pair) != 2:
+        raise ValueError(f"occlusion: {what} must be a positive int or a pair (height, width), got {v!r}")
+    return tuple(check_count(a, what, "occlusion") for a in pair)
 
 
 def window_positions(height: int, width: int, window, stride) -> list[tuple[int, int]]:
@@ -75,8 +73,7 @@ def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=
     baseline = check_number(baseline, "baseline", "occlusion")
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_count(batch_size, "batch_size", "occlusion")
     n, _, h, w = x.shape
     wh, ww = _pair(window, "window")
     positions = window_positions(h, w, window, stride)

@@ -221,3 +221,28 @@ def test_integrated_gradients_baseline_checked(net, baseline, kind):
     with pytest.raises(kind) as excinfo:
         IntegratedGradients(net)(images(), 0, baseline=baseline, n_steps=2)
     clear_error(excinfo, "baseline")
+
+
+OPTION_BAD = {
+    "gradcam mode": (lambda m: GradCAM(m, "3")(images(), 0, mode="cubic"), ValueError, "mode"),
+    "guided gradcam mode": (lambda m: GuidedGradCAM(m, "3")(images(), 0, mode="cubic"), ValueError, "mode"),
+    "ig n_steps float": (lambda m: IntegratedGradients(m)(images(), 0, n_steps=2.5), TypeError, "n_steps"),
+    "ig internal_batch_size 0": (lambda m: IntegratedGradients(m)(images(), 0, internal_batch_size=0),
+                                 ValueError, "internal_batch_size"),
+    "occlusion window float": (lambda m: occlusion(m, images(), 0, window=2.5), TypeError, "window"),
+    "occlusion stride triple": (lambda m: occlusion(m, images(), 0, stride=(1, 2, 3)), ValueError, "stride"),
+    "occlusion baseline NaN": (lambda m: occlusion(m, images(), 0, baseline=float("nan")), ValueError,
+                               "baseline"),
+    "deletion steps 0": (lambda m: deletion_insertion(m, images(), images()[:, 0], 0, steps=0),
+                         ValueError, "steps"),
+    "featviz jitter -1": (lambda m: maximize(m, [0], "4", shape=(1, 8, 8), steps=2, jitter=-1),
+                          ValueError, "jitter"),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTION_BAD))
+def test_bad_options(net, case):
+    call_, kind, word = OPTION_BAD[case]
+    with pytest.raises(kind) as excinfo:
+        call_(net)
+    clear_error(excinfo, word)
