@@ -16,9 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..features import capture, get_module
-from .common import (check_batch, check_indices, explaining, find_layer, frozen_eval,
-                     recorded, recording, run_model, target_scores)
+from .common import (check_batch, check_count, check_indices, explaining, find_layer,
+                     frozen_eval, recorded, recording, run_model, target_scores)
 
 MODES = ("max", "map")
 
@@ -86,16 +85,21 @@ def top_activations(model: nn.Module, images: torch.Tensor, layer, channel: int,
     """The ``k`` images whose feature map ``channel`` of ``layer`` fires most strongly
     (chapter 6). Returns ``(indices, values, positions)``: image indices into ``images``,
     the maximum activation of each, and its (row, col) in the feature map."""
-    if k < 1 or k > len(images):
-        raise ValueError(f"k must be in [1, {len(images)}], got {k}")
+    images = check_batch(images, "top_activations", "images", model=model)
+    if check_count(k, "k", "top_activations") > len(images):
+        raise ValueError(f"top_activations: k must be in [1, {len(images)}], got {k}")
+    check_count(batch_size, "batch_size", "top_activations")
+    module = find_layer(model, layer)
     maxima, where = [], []
-    with frozen_eval(model), capture(model, layer) as acts:
+    with frozen_eval(model), recording(module) as store:
         for i in range(0, len(images), batch_size):
-            model(images[i:i + batch_size])
-            act = next(iter(acts.values()))
-            if channel >= act.shape[1] or act.ndim != 4:
-                raise ValueError(f"layer {layer!r} gives {tuple(act.shape[1:])}: no feature map {channel}")
-            flat = act[:, channel].flatten(1)
+            run_model(model, images[i:i + batch_size], "images of shape")
+            act = recorded(store, model, module)["out"]
+            if act.ndim != 4:
+                raise ValueError(f"top_activations: layer {layer!r} must give feature maps "
+                                 f"(N, C, H, W), got {tuple(act.shape)}")
+            ch = int(check_indices(channel, 1, act.shape[1], "channel", f"layer {layer!r}", "channels")[0])
+            flat = act[:, ch].flatten(1)
             value, pos = flat.max(1)
             maxima.append(value)
             where.append(torch.stack([pos // act.shape[-1], pos % act.shape[-1]], 1))
@@ -111,7 +115,7 @@ def receptive_field(model: nn.Module, layer, row: int, col: int, input_size: int
     Walks the leaf modules in registration order up to ``layer``, which must be the order of
     the forward pass; understands convolutions, pooling, padding and element-wise layers.
     """
-    target = get_module(model, layer)
+    target = find_layer(model, layer)
     jump, start, size = 1, 0.0, 1      # unit spacing, centre of unit 0, field size (in pixels)
     for module in model.modules():
         if list(module.children()) and module is not target:

@@ -60,6 +60,34 @@ def make_baseline(x: torch.Tensor, kind: str = "black", seed: int = 0, sigma: fl
     raise ValueError(f"baseline kind must be 'black', 'blur' or 'noise', got {kind!r}")
 
 
+def baselines(x: torch.Tensor, baseline, who: str = "IntegratedGradients") -> list[torch.Tensor]:
+    """The baseline images for ``x``, each checked: one per item of a list, else one."""
+    items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
+    if not items:
+        raise ValueError(f"{who}: baseline list is empty")
+    out = []
+    for b in items:
+        if b is None:
+            b = torch.zeros_like(x)
+        elif isinstance(b, str):
+            b = make_baseline(x, b)
+        elif isinstance(b, numbers.Real) and not isinstance(b, bool):
+            b = torch.full_like(x, check_number(b, "baseline", who))
+        else:
+            if isinstance(b, np.ndarray):
+                b = torch.from_numpy(b)
+            if not isinstance(b, torch.Tensor):
+                raise TypeError(f"{who}: baseline must be a tensor, a number or "
+                                f"'black' / 'blur' / 'noise', got {type(b).__name__}")
+            try:
+                b = b.to(dtype=x.dtype, device=x.device).expand_as(x)
+            except RuntimeError:
+                raise ValueError(f"{who}: baseline of shape {tuple(b.shape)} does not match the "
+                                 f"input {tuple(x.shape)}") from None
+        out.append(check_batch(b, who, "baseline"))
+    return out
+
+
 class IntegratedGradients:
     """Integrated Gradients (Sundararajan et al., 2017) (chapter 9)::
 
@@ -74,32 +102,6 @@ class IntegratedGradients:
 
     def __init__(self, model: nn.Module):
         self.model = model
-
-    def _baselines(self, x: torch.Tensor, baseline) -> list[torch.Tensor]:
-        items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
-        if not items:
-            raise ValueError("baseline list is empty")
-        out = []
-        for b in items:
-            if b is None:
-                b = torch.zeros_like(x)
-            elif isinstance(b, str):
-                b = make_baseline(x, b)
-            elif isinstance(b, numbers.Real) and not isinstance(b, bool):
-                b = torch.full_like(x, check_number(b, "baseline", "IntegratedGradients"))
-            else:
-                if isinstance(b, np.ndarray):
-                    b = torch.from_numpy(b)
-                if not isinstance(b, torch.Tensor):
-                    raise TypeError(f"IntegratedGradients: baseline must be a tensor, a number or "
-                                    f"'black' / 'blur' / 'noise', got {type(b).__name__}")
-                try:
-                    b = b.to(dtype=x.dtype, device=x.device).expand_as(x)
-                except RuntimeError:
-                    raise ValueError(f"baseline of shape {tuple(b.shape)} does not match the input "
-                                     f"{tuple(x.shape)}") from None
-            out.append(check_batch(b, "IntegratedGradients", "baseline"))
-        return out
 
     def _scores(self, x: torch.Tensor, target, rows: torch.Tensor) -> torch.Tensor:
         """Scores of path points ``x``; ``target`` is one class per example (rows pick them)
@@ -139,7 +141,7 @@ class IntegratedGradients:
             rows = torch.arange(x.shape[0])
             with torch.no_grad():   # checked once; None: each example's top class at x itself
                 target = resolve_target(run_model(self.model, x), target)
-            bases = self._baselines(x, baseline)
+            bases = baselines(x, baseline)
             attr = sum(self._one(x, target, b, alphas, weights, internal_batch_size)
                        for b in bases) / len(bases)
             if not return_gap:
@@ -158,8 +160,10 @@ def path_scores(model: nn.Module, x: torch.Tensor, target: Target, baseline: tor
     """Scores F(x' + alpha (x - x')) along the straight path, shape (len(alphas), N)
     (chapter 9: where along the path the score changes, and where the gradient saturates)."""
     x = check_batch(x, "path_scores", model=model)
-    baseline = check_batch(torch.as_tensor(baseline, dtype=x.dtype).expand_as(x), "path_scores",
-                           "baseline")
+    bases = baselines(x, baseline, "path_scores")
+    if len(bases) != 1:
+        raise ValueError(f"path_scores: baseline must be one baseline, got a list of {len(bases)}")
+    baseline = bases[0]
     out = []
     with frozen_eval(model), torch.no_grad():
         for a in alphas:

@@ -19,8 +19,10 @@ from .common import Target, check_batch, check_count, frozen_eval, resolve_targe
 def as_maps(maps: torch.Tensor, who: str = "maps") -> torch.Tensor:
     """(N, H, W) maps from (N, H, W) or (N, 1, H, W); multi-channel attributions must be
     reduced first (e.g. ``attr.abs().sum(1)``)."""
+    if isinstance(maps, np.ndarray):
+        maps = torch.from_numpy(maps)
     if not isinstance(maps, torch.Tensor):
-        raise TypeError(f"{who} must be a torch.Tensor (N, H, W), got {type(maps).__name__}")
+        raise TypeError(f"{who} must be a tensor or array (N, H, W), got {type(maps).__name__}")
     if maps.ndim == 4 and maps.shape[1] == 1:
         maps = maps[:, 0]
     if maps.ndim != 3:
@@ -42,8 +44,10 @@ def peak_distance(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     its mask: 0 inside the mask, ``inf`` for an empty mask (chapter 8). ``masks`` (N, H, W)
     bool, the maps' size (upsample Grad-CAM first)."""
     maps = as_maps(maps)
+    if isinstance(masks, np.ndarray):
+        masks = torch.from_numpy(masks)
     if not isinstance(masks, torch.Tensor):
-        raise TypeError(f"masks must be a torch.Tensor (N, H, W), got {type(masks).__name__}")
+        raise TypeError(f"masks must be a tensor or array (N, H, W), got {type(masks).__name__}")
     masks = masks.bool()
     if masks.shape != maps.shape:
         raise ValueError(f"masks {tuple(masks.shape)} must match the maps {tuple(maps.shape)}")

@@ -13,11 +13,11 @@ import torch.nn as nn
 
 import course_utils
 from course_utils.explain.common import relu_backward_rule
-from course_utils.explain.deconvnet import deconvnet
+from course_utils.explain.deconvnet import deconvnet, top_activations
 from course_utils.explain.featviz import maximize
 from course_utils.explain.gradcam import GradCAM
 from course_utils.explain.guided import GuidedBackprop, GuidedGradCAM, input_gradient
-from course_utils.explain.ig import IntegratedGradients
+from course_utils.explain.ig import IntegratedGradients, path_scores
 from course_utils.explain.metrics import deletion_insertion, pointing_game
 from course_utils.explain.occlusion import occlusion
 
@@ -48,6 +48,10 @@ METHODS = {
     "deconvnet_channel": lambda m, x, t, layer="4": (deconvnet(m, x, layer=layer, channel=t), x.shape),
     "integrated_gradients": lambda m, x, t, layer=None: (
         IntegratedGradients(m)(x, t, n_steps=4), x.shape),
+    "path_scores": lambda m, x, t, layer=None: (
+        path_scores(m, x, t, 0.0, [0.0, 0.5, 1.0]), (3, len(x))),
+    "top_activations": lambda m, x, t, layer="4": (
+        top_activations(m, x, layer, t, k=1)[1], (1,)),
     "occlusion": lambda m, x, t, layer=None: (occlusion(m, x, t, window=4, stride=4), x.shape),
     "occlusion_channel": lambda m, x, t, layer="4": (
         occlusion(m, x, t, window=4, stride=4, layer=layer), x.shape),
@@ -58,7 +62,10 @@ METHODS = {
         (torch.as_tensor(t).numel(), C, H, W)),
 }
 IMAGE_METHODS = [k for k in METHODS if k != "featviz"]           # those that take a batch x
-LAYER_METHODS = ["gradcam", "guided_gradcam", "deconvnet_channel", "occlusion_channel", "featviz"]
+PER_EXAMPLE = [k for k in IMAGE_METHODS if k != "top_activations"]  # one target per example
+X_NAME = {"top_activations": "images"}                           # x under another name
+LAYER_METHODS = ["gradcam", "guided_gradcam", "deconvnet_channel", "occlusion_channel", "featviz",
+                 "top_activations"]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +104,8 @@ BAD_BATCHES = {
 @pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_bad_batch(net, name, case):
     make, kind, words = BAD_BATCHES[case]
+    arg = X_NAME.get(name, "x")
+    words = [w.replace("x", arg) if w in ("x", "x[None]") else w for w in words]
     with pytest.raises(kind) as excinfo:
         call(name, net, make())
     clear_error(excinfo, *words)
@@ -114,7 +123,7 @@ BAD_TARGETS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_TARGETS))
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", PER_EXAMPLE + ["featviz"])
 def test_bad_target(net, name, case):
     value, kind, words = BAD_TARGETS[case]
     if name == "featviz":    # its targets are the units: one image each, any number of them
@@ -128,7 +137,7 @@ def test_bad_target(net, name, case):
     clear_error(excinfo, *words)
 
 
-@pytest.mark.parametrize("name", IMAGE_METHODS)
+@pytest.mark.parametrize("name", PER_EXAMPLE)
 def test_targets_one_for_all_or_one_per_example(net, name):
     one, _ = call(name, net, images(), 2)
     each, shape = call(name, net, images(), [2, 2])
@@ -235,6 +244,9 @@ OPTION_BAD = {
                                "baseline"),
     "deletion steps 0": (lambda m: deletion_insertion(m, images(), images()[:, 0], 0, steps=0),
                          ValueError, "steps"),
+    "top_activations channel": (lambda m: top_activations(m, images(), "4", 3, k=1), ValueError,
+                                "channel out of range: layer '4' has 3 channels"),
+    "top_activations k": (lambda m: top_activations(m, images(), "4", 0, k=3), ValueError, "k must be in"),
     "featviz jitter -1": (lambda m: maximize(m, [0], "4", shape=(1, 8, 8), steps=2, jitter=-1),
                           ValueError, "jitter"),
 }
