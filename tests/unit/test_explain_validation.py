@@ -64,6 +64,7 @@ METHODS = {
 IMAGE_METHODS = [k for k in METHODS if k != "featviz"]           # those that take a batch x
 PER_EXAMPLE = [k for k in IMAGE_METHODS if k != "top_activations"]  # one target per example
 X_NAME = {"top_activations": "images"}                           # x under another name
+TARGET_NAME = {"featviz": "units", "deconvnet_channel": "channel"}  # target under another name
 LAYER_METHODS = ["gradcam", "guided_gradcam", "deconvnet_channel", "occlusion_channel", "featviz",
                  "top_activations"]
 
@@ -126,12 +127,9 @@ BAD_TARGETS = {
 @pytest.mark.parametrize("name", PER_EXAMPLE + ["featviz"])
 def test_bad_target(net, name, case):
     value, kind, words = BAD_TARGETS[case]
-    if name == "featviz":    # its targets are the units: one image each, any number of them
-        if case == "one too many":
-            pytest.skip("featviz makes one image per unit")
-        words = [w.replace("target", "units") for w in words]
-    elif name.endswith("_channel"):
-        words = [w.replace("target", "channel") if name.startswith("deconvnet") else w for w in words]
+    if name == "featviz" and case == "one too many":
+        pytest.skip("featviz makes one image per unit, any number of them")
+    words = [w.replace("target", TARGET_NAME.get(name, "target")) for w in words]
     with pytest.raises(kind) as excinfo:
         call(name, net, images(), value)
     clear_error(excinfo, *words)
