@@ -79,6 +79,7 @@ def move_aside(path: Path) -> Path:
 
 
 def _load(path: Path, model: nn.Module, map_location):
+    """Load the checkpoint at ``path`` into ``model``; its history."""
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     model.load_state_dict(ckpt["state_dict"])
     history = ckpt["history"]
@@ -115,10 +116,12 @@ def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
         try:
             history = _load(path, model, map_location)
         except Exception as e:  # a truncated or foreign file: keep it aside, train afresh
-            moved = move_aside(path)
+            try:
+                where = f"moved it to {move_aside(path)}"
+            except FileNotFoundError:
+                where = "another run moved it aside"
             warnings.warn(f"checkpoint {path} could not be loaded ({type(e).__name__}: "
-                          f"{str(e)[:200]}); moved it to {moved} and retraining {name!r}",
-                          stacklevel=2)
+                          f"{str(e)[:200]}); {where} and retraining {name!r}", stacklevel=2)
             _config.seed_everything(int(cfg.get("seed", 0)))
             model = build()
         else:
