@@ -8,6 +8,7 @@ into ``float32`` in ``[0, 1]`` on the fly. Nothing is downloaded unless asked fo
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -99,6 +100,8 @@ class TensorData:
 
     def subset(self, n: int | None, seed: int = 0, balanced: bool = True) -> "TensorData":
         """``n`` examples drawn with a fixed seed; class-balanced (n // classes each) by default."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+            raise ValueError(f"subset size must be a positive integer or None, got {n!r}")
         if n is None or n >= len(self):
             return self
         g = torch.Generator().manual_seed(seed)
@@ -177,6 +180,8 @@ def load(name: str, split: str = "train", subset: int | None = None, seed: int =
     key = _check_name(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
+        raise ValueError(f"size must be a positive integer (pixels) or None, got {size!r}")
     root = Path(root) if root is not None else config.data_root()
     ds = _torchvision_dataset(key, root, split == "train", download, verify)
     if key == "cifar10":
@@ -285,8 +290,10 @@ class Batches:
             self.x, self.y = data.images, data.labels
         else:
             self.x, self.y = data
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.transform = transform

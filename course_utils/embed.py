@@ -15,6 +15,7 @@ with the FFT (the scheme of FIt-SNE, Linderman et al., 2019, with a centred 5 x 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +39,28 @@ def _as_tensor(X, dtype=torch.float64, name: str = "X") -> torch.Tensor:
     if not torch.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return X
+
+
+def _count(value, name: str, low: int, high: int | None = None, why: str = "") -> int:
+    """An integer ``value`` in [low, high], else a clear error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}{why}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
+def _labels(labels, n: int, name: str = "labels") -> torch.Tensor:
+    """Non-negative integer class labels, one per point (``n``), as a long tensor."""
+    t = torch.as_tensor(np.asarray(labels))
+    if t.is_floating_point() or t.dtype == torch.bool or t.ndim != 1:
+        raise TypeError(f"{name} must be a 1-d array of integers, got {t.dtype} of shape {tuple(t.shape)}")
+    if len(t) != n:
+        raise ValueError(f"{name} must have one entry per point ({n}), got {len(t)}")
+    if n and int(t.min()) < 0:
+        raise ValueError(f"{name} must be non-negative class indices, got {int(t.min())}")
+    return t.long()
 
 
 # ----------------------------------------------------------------------------- PCA
@@ -90,9 +113,7 @@ def pca(X, k: int | None = None, method: str = "svd", dtype=torch.float64) -> PC
     n, d = X.shape
     if n < 2:
         raise ValueError(f"PCA needs at least 2 samples, got {n}")
-    k = min(n, d) if k is None else int(k)
-    if not 1 <= k <= min(n, d):
-        raise ValueError(f"k must be between 1 and min(N, D) = {min(n, d)}, got {k}")
+    k = min(n, d) if k is None else _count(k, "k", 1, min(n, d), " = min(N, D)")
     mean = X.mean(0)
     Xc = X - mean
     if method == "eig":
@@ -136,7 +157,7 @@ def binary_search_perplexity(D, perplexity: float, tol: float = 1e-5, steps: int
     """
     D = torch.as_tensor(D, dtype=torch.float64)
     n, m = D.shape
-    if perplexity <= 0:
+    if not perplexity > 0:   # also NaN
         raise ValueError(f"perplexity must be positive, got {perplexity}")
     if exclude_self and n != m:
         raise ValueError("exclude_self needs a square distance matrix")
@@ -477,6 +498,12 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
     n = X.shape[0]
     if n < 3:
         raise ValueError(f"t-SNE needs at least 3 points, got {n}")
+    dims = X.shape[1] if pca_dims is None else min(_count(pca_dims, "pca_dims", 1), X.shape[1])
+    _count(n_components, "n_components", 1, min(dims, n) if isinstance(init, str) and init == "pca"
+           else None, " = min(N, D) for init='pca'")
+    _count(max_iter, "max_iter", 1)
+    if learning_rate != "auto" and not (isinstance(learning_rate, numbers.Real) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be 'auto' or a positive number, got {learning_rate!r}")
     t0 = time.perf_counter()
     if pca_dims is not None and pca_dims < X.shape[1]:
         X = pca(X, pca_dims).scores
@@ -601,8 +628,8 @@ def knn_accuracy(Y, labels, k: int = 10, chunk: int = 4096) -> float:
     """Leave-one-out k-nearest-neighbour accuracy of the points ``Y`` (majority vote of the
     k nearest other points, ties to the smaller label): how well classes separate (chapters
     3 and 4)."""
-    labels = torch.as_tensor(np.asarray(labels)).long()
-    idx, _ = nearest_neighbours(Y, k, chunk)
+    idx, _ = nearest_neighbours(_as_tensor(Y, name="Y"), k, chunk)
+    labels = _labels(labels, len(idx))
     votes = labels[idx]
     n_cls = int(labels.max()) + 1
     counts = torch.zeros(len(labels), n_cls).scatter_add_(1, votes, torch.ones_like(votes, dtype=torch.float32))
@@ -615,6 +642,9 @@ def purity(labels, clusters) -> float:
     if labels.shape != clusters.shape:
         raise ValueError(f"labels and clusters must have the same shape, got {labels.shape} "
                          f"and {clusters.shape}")
+    if labels.size == 0:
+        raise ValueError("purity needs at least one point, got none")
+    _labels(labels, labels.size)
     total = 0
     for c in np.unique(clusters):
         total += np.bincount(labels[clusters == c]).max()

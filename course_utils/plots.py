@@ -13,6 +13,15 @@ def _np(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def _same_length(who: str, **named) -> int:
+    """The common length of the named sequences (None ones skipped), else a clear ValueError."""
+    lengths = {k: len(v) for k, v in named.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        got = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+        raise ValueError(f"{who}: {' and '.join(lengths)} must have the same length, got {got}")
+    return next(iter(lengths.values()))
+
+
 def plot_histories(histories: dict, title: str | None = None, axes=None):
     """Loss and accuracy per epoch, train (dashed) and test (solid), one colour per run."""
     if axes is None:
@@ -44,7 +53,7 @@ def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", size: fl
         images = images.transpose(0, 2, 3, 1)
         if images.shape[-1] == 1:
             images = images[..., 0]
-    n = len(images)
+    n = _same_length("image_grid", images=images, titles=titles, title_colors=title_colors)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -64,7 +73,12 @@ def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", a
                      normalize: bool = True):
     """Confusion matrix heat map (rows: true class, columns: predicted)."""
     y_true, y_pred = _np(y_true).astype(int), _np(y_pred).astype(int)
+    _same_length("confusion_matrix", y_true=y_true, y_pred=y_pred)
     k = len(classes)
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"confusion_matrix: {name} must be class indices in 0..{k - 1} "
+                             f"({k} classes), got {y.min()}..{y.max()}")
     cm = np.zeros((k, k))
     np.add.at(cm, (y_true, y_pred), 1)
     if normalize:
@@ -91,6 +105,9 @@ def scatter_by_class(points, labels, classes, ax=None, title: str | None = None,
                      legend: bool = True):
     """2-D (or 3-D if ``ax`` is a 3-D axis) scatter coloured by class."""
     points, labels = _np(points), _np(labels).astype(int)
+    _same_length("scatter_by_class", points=points, labels=labels)
+    if points.ndim != 2 or points.shape[1] not in (2, 3):
+        raise ValueError(f"scatter_by_class: points must be (N, 2) or (N, 3), got {points.shape}")
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 4.5))
     cmap = plt.get_cmap("tab10")
@@ -109,6 +126,7 @@ def thumbnail_scatter(points, images, ax=None, zoom: float = 0.6, title: str | N
                       labels=None, frame: bool = True, cmap: str = "gray_r"):
     """Scatter that draws each point as its own image (the image-marker plot)."""
     points, images = _np(points), _np(images)
+    _same_length("thumbnail_scatter", points=points, images=images, labels=labels)
     if images.ndim == 4:
         images = images[:, 0]
     if ax is None:
@@ -130,6 +148,9 @@ def thumbnail_scatter(points, images, ax=None, zoom: float = 0.6, title: str | N
 def heatmap_overlay(image, heat, ax=None, alpha: float = 0.5, cmap: str = "jet", title=None):
     """A grey image with a heat map (same H x W, any range) on top."""
     image, heat = _np(image).squeeze(), _np(heat).squeeze()
+    if heat.shape != image.shape[:2]:
+        raise ValueError(f"heatmap_overlay: heat {heat.shape} must match the image's (H, W) "
+                         f"{image.shape[:2]} (colour images as (H, W, 3)); upsample the map first")
     if ax is None:
         fig, ax = plt.subplots(figsize=(3, 3))
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None)

@@ -148,7 +148,24 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
     ramps the learning rate linearly over that many epochs; ``scheduler="cosine"`` then decays
     it to zero. ``transform`` augments each training batch. The loss is checked every step:
     a non-finite loss stops training with a clear error rather than producing NaN curves.
+    Bad settings (``epochs`` < 1, ``batch_size`` < 1, ``lr`` <= 0, no training data) raise a
+    ``ValueError`` before any training.
     """
+    import numbers  # bad settings fail here, before anything is trained or saved
+
+    def whole(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    for arg, value, ok, want in (
+            ("epochs", epochs, whole(epochs) and epochs >= 1, "an integer >= 1"),
+            ("batch_size", batch_size, whole(batch_size) and batch_size >= 1, "an integer >= 1"),
+            ("lr", lr, isinstance(optimizer, torch.optim.Optimizer) or (
+                isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0), "a finite number > 0"),
+            ("warmup_epochs", warmup_epochs, isinstance(warmup_epochs, numbers.Real)
+             and warmup_epochs >= 0, "a number >= 0"),
+            ("train", f"{len(train)} examples", len(train) > 0, "at least one example")):
+        if not ok:
+            raise ValueError(f"fit: {arg} must be {want}, got {value!r}")
     config.seed_everything(seed)
     device = torch.device(device) if device is not None else config.device()
     model.to(device)

@@ -6,28 +6,25 @@ signal to the position that won), through each ReLU by rectifying the signal com
 (ignoring the forward pass's sign pattern), and through each convolution with its transposed
 filters (the gradient of a convolution). Autograd already does the pooling and convolution
 parts; :func:`~course_utils.explain.common.relu_backward_rule` swaps in the deconvnet's ReLU
-rule. The result equals captum's ``Deconvolution``.
+rule. The result equals captum's ``Deconvolution``, also for a map that is all zero (a dead
+channel): ``mode="max"`` then projects its first unit (row-major), as captum's argmax does,
+and a ReLU layer applies its own rule to that signal, so it is not zeroed.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from ..features import capture, get_module
-from .common import frozen_eval, relu_backward_rule, per_example
+from .common import (check_batch, check_count, check_indices, explaining, find_layer,
+                     frozen_eval, recorded, recording, run_model, target_scores)
 
 MODES = ("max", "map")
 
 
-
 def _seed(act: torch.Tensor, channel: torch.Tensor, mode: str) -> torch.Tensor:
     """The signal sent back from ``act``: the chosen channel's strongest unit or whole map."""
-    n = act.shape[0]
-    if act.ndim < 3:
-        raise ValueError(f"the layer must give feature maps (N, C, H, W), got {tuple(act.shape)}")
-    if int(channel.max()) >= act.shape[1] or int(channel.min()) < 0:
-        raise ValueError(f"channel must be in [0, {act.shape[1]}), got {channel.tolist()}")
-    rows = torch.arange(n, device=act.device)
+    rows = torch.arange(act.shape[0], device=act.device)
     chosen = act[rows, channel].detach()                 # (N, H, W)
     seed = torch.zeros_like(act)
     if mode == "max":
@@ -52,28 +49,32 @@ def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, targe
     Every ReLU of ``model`` must be an ``nn.ReLU`` module. Hooks are removed and the model's
     mode restored afterwards, also after an error; parameter ``.grad`` is left untouched.
     """
-    if x.ndim != 4:
-        raise ValueError(f"x must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    x = check_batch(x, "deconvnet", model=model)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if (layer is None) == (target is None):
         raise ValueError("give either layer (with channel) or target (a class), not both or neither")
     if layer is not None and channel is None:
         raise ValueError("a layer needs a channel: which feature map to project")
-    n = x.shape[0]
-    x = x.detach().clone().requires_grad_(True)
-    with frozen_eval(model), relu_backward_rule(model, "deconv"):
-        if layer is None:
-            out = model(x)
-            t = per_example(target, n, "target", x.device)
-            seed = torch.zeros_like(out).scatter_(1, t[:, None], 1.0)
-            grad, = torch.autograd.grad(out, x, grad_outputs=seed)
+    module = find_layer(model, layer) if layer is not None else None
+    with explaining(model, "deconv"):
+        x = x.detach().clone().requires_grad_(True)
+        if module is None:
+            scores = target_scores(run_model(model, x), target)
+            grad, = torch.autograd.grad(scores.sum(), x)
             return grad.detach()
-        get_module(model, layer)
-        with capture(model, layer, detach=False) as acts:
-            model(x)
-        act = next(iter(acts.values()))
-        seed = _seed(act, per_example(channel, n, "channel", x.device), mode)
+        with recording(module) as store:
+            run_model(model, x)
+        act = recorded(store, model, module)["out"]
+        if act.ndim < 3:
+            raise ValueError(f"deconvnet: layer {layer!r} must give feature maps (N, C, H, W), "
+                             f"got {tuple(act.shape)}")
+        channel = check_indices(channel, len(x), act.shape[1], "channel", f"layer {layer!r}",
+                                "channels", act.device)
+        seed = _seed(act, channel, mode)
+        if isinstance(module, nn.ReLU):
+            # the layer's own rule: start below it, or a dead map's unit would be zeroed
+            act, seed = store["in"], F.relu(seed)
         grad, = torch.autograd.grad(act, x, grad_outputs=seed)
     return grad.detach()
 
@@ -84,16 +85,21 @@ def top_activations(model: nn.Module, images: torch.Tensor, layer, channel: int,
     """The ``k`` images whose feature map ``channel`` of ``layer`` fires most strongly
     (chapter 6). Returns ``(indices, values, positions)``: image indices into ``images``,
     the maximum activation of each, and its (row, col) in the feature map."""
-    if k < 1 or k > len(images):
-        raise ValueError(f"k must be in [1, {len(images)}], got {k}")
+    images = check_batch(images, "top_activations", "images", model=model)
+    if check_count(k, "k", "top_activations") > len(images):
+        raise ValueError(f"top_activations: k must be in [1, {len(images)}], got {k}")
+    check_count(batch_size, "batch_size", "top_activations")
+    module = find_layer(model, layer)
     maxima, where = [], []
-    with frozen_eval(model), capture(model, layer) as acts:
+    with frozen_eval(model), recording(module) as store:
         for i in range(0, len(images), batch_size):
-            model(images[i:i + batch_size])
-            act = next(iter(acts.values()))
-            if channel >= act.shape[1] or act.ndim != 4:
-                raise ValueError(f"layer {layer!r} gives {tuple(act.shape[1:])}: no feature map {channel}")
-            flat = act[:, channel].flatten(1)
+            run_model(model, images[i:i + batch_size], "images of shape")
+            act = recorded(store, model, module)["out"]
+            if act.ndim != 4:
+                raise ValueError(f"top_activations: layer {layer!r} must give feature maps "
+                                 f"(N, C, H, W), got {tuple(act.shape)}")
+            ch = int(check_indices(channel, 1, act.shape[1], "channel", f"layer {layer!r}", "channels")[0])
+            flat = act[:, ch].flatten(1)
             value, pos = flat.max(1)
             maxima.append(value)
             where.append(torch.stack([pos // act.shape[-1], pos % act.shape[-1]], 1))
@@ -109,7 +115,7 @@ def receptive_field(model: nn.Module, layer, row: int, col: int, input_size: int
     Walks the leaf modules in registration order up to ``layer``, which must be the order of
     the forward pass; understands convolutions, pooling, padding and element-wise layers.
     """
-    target = get_module(model, layer)
+    target = find_layer(model, layer)
     jump, start, size = 1, 0.0, 1      # unit spacing, centre of unit 0, field size (in pixels)
     for module in model.modules():
         if list(module.children()) and module is not target:

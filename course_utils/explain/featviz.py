@@ -20,8 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..features import capture, get_module
-from .common import frozen_eval
+from .common import check_count, check_indices, check_number, explaining, find_layer, recorded, recording, run_model
 
 
 @dataclass
@@ -57,21 +56,23 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 REDUCE = ("mean", "center")
 
 
-def _objective(model: nn.Module, x: torch.Tensor, layer, units: torch.Tensor,
-               reduce: str = "mean") -> torch.Tensor:
+def _objective(model: nn.Module, x: torch.Tensor, layer, units, reduce: str = "mean") -> torch.Tensor:
     """Per-image objective: the mean (or centre unit) of feature map ``units[i]`` of ``layer``,
     or logit ``units[i]`` when ``layer`` is None."""
     rows = torch.arange(len(units), device=x.device)
     if layer is None:
-        out = model(x)
-        if int(units.max()) >= out.shape[1]:
-            raise ValueError(f"class index must be < {out.shape[1]}, got {units.tolist()}")
+        out = run_model(model, x, "images of shape")
+        if out.ndim != 2:
+            raise ValueError(f"maximize: the model output must be (N, classes) to maximise a class, "
+                             f"got {tuple(out.shape)}; pass a layer")
+        units = check_indices(units, len(x), out.shape[1], "units", device=x.device)
         return out[rows, units]
-    with capture(model, layer, detach=False) as acts:
-        model(x)
-    act = next(iter(acts.values()))
-    if int(units.max()) >= act.shape[1]:
-        raise ValueError(f"layer {layer!r} has {act.shape[1]} channels, got {units.tolist()}")
+    module = find_layer(model, layer)
+    with recording(module) as store:
+        run_model(model, x, "images of shape")
+    act = recorded(store, model, module)["out"]
+    units = check_indices(units, len(x), act.shape[1] if act.ndim > 1 else 0, "units",
+                          f"layer {layer!r}", "channels", x.device)
     chosen = act[rows, units]
     if chosen.ndim == 1:
         return chosen
@@ -96,28 +97,37 @@ def maximize(model: nn.Module, units, layer=None, shape: tuple[int, int, int] = 
     towards the middle of ``value_range``, every ``blur_every`` steps a Gaussian blur of
     ``blur_sigma`` pixels, and clamps to ``value_range``. ``jitter`` shifts the image by up to
     that many pixels (random, seeded) for each gradient evaluation. Starts from ``init``
-    (default: mid-grey) plus noise of std ``init_std``. Model mode and parameters are restored afterwards.
+    (default: mid-grey) plus noise of std ``init_std``. Model mode and parameters are restored
+    afterwards; works inside ``torch.no_grad()`` too.
     """
-    lo, hi = value_range
+    lo, hi = (check_number(v, "value_range", "maximize") for v in value_range)
     if not lo < hi:
         raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
     if reduce not in REDUCE:
         raise ValueError(f"reduce must be one of {REDUCE}, got {reduce!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_count(steps, "steps", "maximize")
+    check_count(jitter, "jitter", "maximize", 0)
+    check_count(blur_every, "blur_every", "maximize")
+    shape = tuple(shape) if isinstance(shape, (tuple, list, torch.Size)) else (shape,)
+    if len(shape) != 3:
+        raise ValueError(f"maximize: shape must be three positive ints (C, H, W), got {shape}")
+    shape = tuple(check_count(v, "shape", "maximize") for v in shape)
+    for arg, v in (("lr", lr), ("l2", l2), ("init_std", init_std), ("blur_sigma", blur_sigma)):
+        check_number(v, arg, "maximize")
+    if init is not None:
+        check_number(init, "init", "maximize")
     if layer is not None:
-        get_module(model, layer)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    units = torch.as_tensor(units, dtype=torch.long, device=device).flatten()
-    if units.numel() == 0 or int(units.min()) < 0:
-        raise ValueError(f"units must be non-negative indices, got {units.tolist()}")
+        find_layer(model, layer)
+    param = next(model.parameters())
+    device = torch.device(device) if device is not None else param.device
+    units = check_indices(units, None, None, "units", device=device)
     g = torch.Generator().manual_seed(seed)
     mid = (lo + hi) / 2
     start = mid if init is None else float(init)
-    x = (start + init_std * (hi - lo) * torch.randn(len(units), *shape, generator=g)).to(device)
+    x = (start + init_std * (hi - lo) * torch.randn(len(units), *shape, generator=g)).to(device, param.dtype)
     x = x.clamp(lo, hi)
     history = []
-    with frozen_eval(model):
+    with explaining(model):
         for step in range(steps + 1):
             x_in = x.detach().requires_grad_(True)
             if jitter and step < steps:

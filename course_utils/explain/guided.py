@@ -8,13 +8,11 @@ keeping the sharp detail only where Grad-CAM says the class evidence is.
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 
-from .common import frozen_eval, relu_backward_rule
-from .gradcam import GradCAM, Target, check_input, resize, target_scores
+from .common import Target, check_batch, explaining, run_model, target_scores
+from .gradcam import GradCAM, resize
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, target: Target = None,
@@ -22,11 +20,10 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: Target = None,
     """d score / d input, shape of ``x`` (chapters 6, 8, 9). ``rule``: ``None`` (the plain
     gradient, "saliency"), ``"guided"`` (guided backprop) or ``"deconv"`` (deconvnet).
     Works with in-place ReLUs; the model is restored exactly afterwards."""
-    x = check_input(x, "input_gradient")
-    rules = contextlib.nullcontext() if rule is None else relu_backward_rule(model, rule)
-    with frozen_eval(model), rules, torch.enable_grad():
+    x = check_batch(x, "input_gradient", model=model)
+    with explaining(model, rule):
         x = x.detach().clone().requires_grad_(True)
-        scores = target_scores(model(x), target)
+        scores = target_scores(run_model(model, x), target)
         grad, = torch.autograd.grad(scores.sum(), x)
     return grad.detach()
 

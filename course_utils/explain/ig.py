@@ -12,13 +12,14 @@ sides measures the quadrature error and is returned per example.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .common import frozen_eval
-from .gradcam import Target, check_input, target_scores
+from .common import (Target, check_batch, check_count, check_number, explaining, frozen_eval, resolve_target,
+                     run_model, target_scores)
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -29,9 +30,7 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     between them) or Gauss-Legendre (exact for polynomials of degree < 2n)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    n = int(n_steps)
-    if n < (2 if method == "riemann_trapezoid" else 1):
-        raise ValueError(f"n_steps must be >= {2 if method == 'riemann_trapezoid' else 1}, got {n_steps}")
+    n = check_count(n_steps, "n_steps", f"quadrature({method!r})", 2 if method == "riemann_trapezoid" else 1)
     k = np.arange(n, dtype=np.float64)
     if method == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)
@@ -47,7 +46,7 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 def make_baseline(x: torch.Tensor, kind: str = "black", seed: int = 0, sigma: float = 3.0) -> torch.Tensor:
     """A baseline for each image of ``x`` (chapter 9): ``"black"`` (zeros), ``"blur"`` (a
     Gaussian blur of ``sigma`` pixels) or ``"noise"`` (uniform in [0, 1], seeded)."""
-    x = check_input(x, "make_baseline")
+    x = check_batch(x, "make_baseline")
     if kind == "black":
         return torch.zeros_like(x)
     if kind == "blur":
@@ -59,6 +58,34 @@ def make_baseline(x: torch.Tensor, kind: str = "black", seed: int = 0, sigma: fl
         g = torch.Generator().manual_seed(seed)
         return torch.rand(x.shape, generator=g, dtype=x.dtype).to(x.device)
     raise ValueError(f"baseline kind must be 'black', 'blur' or 'noise', got {kind!r}")
+
+
+def baselines(x: torch.Tensor, baseline, who: str = "IntegratedGradients") -> list[torch.Tensor]:
+    """The baseline images for ``x``, each checked: one per item of a list, else one."""
+    items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
+    if not items:
+        raise ValueError(f"{who}: baseline list is empty")
+    out = []
+    for b in items:
+        if b is None:
+            b = torch.zeros_like(x)
+        elif isinstance(b, str):
+            b = make_baseline(x, b)
+        elif isinstance(b, numbers.Real) and not isinstance(b, bool):
+            b = torch.full_like(x, check_number(b, "baseline", who))
+        else:
+            if isinstance(b, np.ndarray):
+                b = torch.from_numpy(b)
+            if not isinstance(b, torch.Tensor):
+                raise TypeError(f"{who}: baseline must be a tensor, a number or "
+                                f"'black' / 'blur' / 'noise', got {type(b).__name__}")
+            try:
+                b = b.to(dtype=x.dtype, device=x.device).expand_as(x)
+            except RuntimeError:
+                raise ValueError(f"{who}: baseline of shape {tuple(b.shape)} does not match the "
+                                 f"input {tuple(x.shape)}") from None
+        out.append(check_batch(b, who, "baseline"))
+    return out
 
 
 class IntegratedGradients:
@@ -76,37 +103,12 @@ class IntegratedGradients:
     def __init__(self, model: nn.Module):
         self.model = model
 
-    def _baselines(self, x: torch.Tensor, baseline) -> list[torch.Tensor]:
-        items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
-        if not items:
-            raise ValueError("baseline list is empty")
-        out = []
-        for b in items:
-            if b is None:
-                b = torch.zeros_like(x)
-            elif isinstance(b, str):
-                b = make_baseline(x, b)
-            elif isinstance(b, (int, float)):
-                b = torch.full_like(x, float(b))
-            else:
-                b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-                try:
-                    b = b.expand_as(x)
-                except RuntimeError:
-                    raise ValueError(f"baseline of shape {tuple(b.shape)} does not match the input "
-                                     f"{tuple(x.shape)}") from None
-            out.append(b.to(dtype=x.dtype, device=x.device))
-        return out
-
-    def _scores(self, x: torch.Tensor, target: Target, rows: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        if isinstance(target, (torch.Tensor, list, tuple, np.ndarray)):
-            t = torch.as_tensor(target, device=out.device)
-            if t.ndim == 1:
-                if len(t) <= int(rows.max()):
-                    raise ValueError(f"target has {len(t)} entries, expected one per example")
-                target = t[rows.to(t.device)]
-        return target_scores(out, target)
+    def _scores(self, x: torch.Tensor, target, rows: torch.Tensor) -> torch.Tensor:
+        """Scores of path points ``x``; ``target`` is one class per example (rows pick them)
+        or a callable."""
+        if isinstance(target, torch.Tensor):
+            target = target[rows.to(target.device)]
+        return target_scores(run_model(self.model, x), target)
 
     def _one(self, x, target, base, alphas, weights, internal_batch_size):
         n, steps = x.shape[0], len(alphas)
@@ -130,17 +132,16 @@ class IntegratedGradients:
                  return_gap: bool = False):
         """Attributions like ``x``; with ``return_gap`` also the completeness gap per example,
         sum(attributions) - (F(x) - F(x')) (averaged over the baselines of a list)."""
-        x = check_input(x, "IntegratedGradients")
-        if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+        x = check_batch(x, "IntegratedGradients", model=self.model)
+        if internal_batch_size is not None:
+            check_count(internal_batch_size, "internal_batch_size", "IntegratedGradients")
         alphas, weights = quadrature(method, n_steps)
         x = x.detach()
-        with frozen_eval(self.model), torch.enable_grad():
+        with explaining(self.model):
             rows = torch.arange(x.shape[0])
-            if target is None:   # fix each example's top class at the input itself
-                with torch.no_grad():
-                    target = self.model(x).argmax(1)
-            bases = self._baselines(x, baseline)
+            with torch.no_grad():   # checked once; None: each example's top class at x itself
+                target = resolve_target(run_model(self.model, x), target)
+            bases = baselines(x, baseline)
             attr = sum(self._one(x, target, b, alphas, weights, internal_batch_size)
                        for b in bases) / len(bases)
             if not return_gap:
@@ -158,10 +159,13 @@ def path_scores(model: nn.Module, x: torch.Tensor, target: Target, baseline: tor
                 alphas) -> torch.Tensor:
     """Scores F(x' + alpha (x - x')) along the straight path, shape (len(alphas), N)
     (chapter 9: where along the path the score changes, and where the gradient saturates)."""
-    x = check_input(x, "path_scores")
-    baseline = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
+    x = check_batch(x, "path_scores", model=model)
+    bases = baselines(x, baseline, "path_scores")
+    if len(bases) != 1:
+        raise ValueError(f"path_scores: baseline must be one baseline, got a list of {len(bases)}")
+    baseline = bases[0]
     out = []
     with frozen_eval(model), torch.no_grad():
         for a in alphas:
-            out.append(target_scores(model(baseline + float(a) * (x - baseline)), target))
+            out.append(target_scores(run_model(model, baseline + float(a) * (x - baseline)), target))
     return torch.stack(out)

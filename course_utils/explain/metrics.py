@@ -13,20 +13,23 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .common import frozen_eval
-from .gradcam import Target, check_input, target_scores
+from .common import Target, check_batch, check_count, frozen_eval, resolve_target, run_model, target_scores
 
 
 def as_maps(maps: torch.Tensor, who: str = "maps") -> torch.Tensor:
     """(N, H, W) maps from (N, H, W) or (N, 1, H, W); multi-channel attributions must be
     reduced first (e.g. ``attr.abs().sum(1)``)."""
-    maps = torch.as_tensor(maps)
+    if isinstance(maps, np.ndarray):
+        maps = torch.from_numpy(maps)
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"{who} must be a tensor or array (N, H, W), got {type(maps).__name__}")
     if maps.ndim == 4 and maps.shape[1] == 1:
         maps = maps[:, 0]
     if maps.ndim != 3:
         raise ValueError(f"{who} must be (N, H, W) or (N, 1, H, W), got {tuple(maps.shape)}; "
                          f"reduce channels first, e.g. attr.abs().sum(1)")
-    return maps
+    return check_batch(maps.float() if not maps.is_floating_point() else maps, "metrics", who,
+                       "(N, H, W)")
 
 
 def peak(maps: torch.Tensor) -> torch.Tensor:
@@ -41,7 +44,11 @@ def peak_distance(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     its mask: 0 inside the mask, ``inf`` for an empty mask (chapter 8). ``masks`` (N, H, W)
     bool, the maps' size (upsample Grad-CAM first)."""
     maps = as_maps(maps)
-    masks = torch.as_tensor(masks).bool()
+    if isinstance(masks, np.ndarray):
+        masks = torch.from_numpy(masks)
+    if not isinstance(masks, torch.Tensor):
+        raise TypeError(f"masks must be a tensor or array (N, H, W), got {type(masks).__name__}")
+    masks = masks.bool()
     if masks.shape != maps.shape:
         raise ValueError(f"masks {tuple(masks.shape)} must match the maps {tuple(maps.shape)}")
     points = peak(maps).cpu()
@@ -84,23 +91,26 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, ta
     probabilities (N, steps + 1))``; the curve is the softmax probability of ``target`` and
     the area uses the trapezoid rule over the fraction of pixels in [0, 1].
     """
-    x = check_input(x, "deletion_insertion")
+    x = check_batch(x, "deletion_insertion", model=model)
     maps = as_maps(maps)
     if maps.shape != (x.shape[0], *x.shape[-2:]):
         raise ValueError(f"maps must be (N, H, W) = {(x.shape[0], *x.shape[-2:])}, got {tuple(maps.shape)}")
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_count(steps, "steps", "deletion_insertion")
+    check_count(batch_size, "batch_size", "deletion_insertion")
     n, c, h, w = x.shape
     x = x.detach()
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    try:
+        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"deletion_insertion: baseline must be a number or a tensor like x "
+                         f"{tuple(x.shape)}, got {baseline!r:.60}") from None
+    check_batch(base, "deletion_insertion", "baseline")
     order = _order(maps.to(x.device), seed)
     counts = np.round(np.linspace(0, h * w, steps + 1)).astype(int)
-    if target is None:
-        with frozen_eval(model), torch.no_grad():
-            target = model(x).argmax(1)
-    target = torch.as_tensor(target, device=x.device).long().expand(n) if not callable(target) else target
+    with frozen_eval(model), torch.no_grad():
+        target = resolve_target(run_model(model, x), target)
     probs = torch.zeros(n, steps + 1)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
@@ -113,7 +123,8 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, ta
                 imgs = torch.where(changed, base[i][None], x[i][None])
             else:
                 imgs = torch.where(changed, x[i][None], base[i][None])
-            out = torch.cat([model(imgs[s:s + batch_size]) for s in range(0, steps + 1, batch_size)])
+            out = torch.cat([run_model(model, imgs[s:s + batch_size])
+                             for s in range(0, steps + 1, batch_size)])
             p = out.softmax(1)
             t = target if callable(target) else target[i].expand(steps + 1)
             probs[i] = target_scores(p, t).cpu()

@@ -14,19 +14,17 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..features import capture
-from .common import frozen_eval, per_example
+from .common import (check_batch, check_count, check_indices, check_number, find_layer, frozen_eval,
+                     recorded, recording, run_model)
 
 SCORES = ("logit", "prob", "logprob")
 
 
 def _pair(v, what: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        v = (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2 or min(v) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair of them (height, width), got {v}")
-    return v
+    pair = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    if len(pair) != 2:
+        raise ValueError(f"occlusion: {what} must be a positive int or a pair (height, width), got {v!r}")
+    return tuple(check_count(a, what, "occlusion") for a in pair)
 
 
 def window_positions(height: int, width: int, window, stride) -> list[tuple[int, int]]:
@@ -39,27 +37,29 @@ def window_positions(height: int, width: int, window, stride) -> list[tuple[int,
     return [(r, c) for r in rows for c in cols]
 
 
+def _outputs(model: nn.Module, score: str, layer):
+    """``f(batch)``: what ``target`` indexes, (N, classes) or, with ``layer``, each channel's
+    total activation (N, channels)."""
+    module = find_layer(model, layer) if layer is not None else None
 
-def _score_fn(model: nn.Module, score: str, layer):
-    def scores(batch: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        if layer is None:
-            out = model(batch)
+    def outputs(batch: torch.Tensor) -> torch.Tensor:
+        if module is None:
+            out = run_model(model, batch)
             if out.ndim != 2:
                 raise ValueError(f"model output must be (N, classes), got {tuple(out.shape)}")
             if score == "prob":
                 out = out.softmax(1)
             elif score == "logprob":
                 out = out.log_softmax(1)
-        else:
-            with capture(model, layer) as acts:
-                model(batch)
-            out = next(iter(acts.values()))
-            if out.ndim < 3:
-                raise ValueError(f"layer {layer!r} must give feature maps (N, C, ...), "
-                                 f"got {tuple(out.shape)}")
-            out = out.flatten(2).sum(2)
-        return out.gather(1, tgt[:, None])[:, 0]
-    return scores
+            return out
+        with recording(module) as store:
+            run_model(model, batch)
+        out = recorded(store, model, module)["out"]
+        if out.ndim < 3:
+            raise ValueError(f"layer {layer!r} must give feature maps (N, C, ...), "
+                             f"got {tuple(out.shape)}")
+        return out.flatten(2).sum(2)
+    return outputs
 
 
 def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
@@ -69,21 +69,22 @@ def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=
     window positions (top, left): the raw material of :func:`occlusion` and the map Zeiler &
     Fergus plot ("probability of the true class as the grey square moves") (chapter 6).
     Arguments as for :func:`occlusion`."""
-    if x.ndim != 4:
-        raise ValueError(f"x must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    x = check_batch(x, "occlusion", model=model)
+    baseline = check_number(baseline, "baseline", "occlusion")
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_count(batch_size, "batch_size", "occlusion")
     n, _, h, w = x.shape
     wh, ww = _pair(window, "window")
     positions = window_positions(h, w, window, stride)
-    t = per_example(target, n, "target", x.device)
     x = x.detach()
     with frozen_eval(model), torch.no_grad():
-        scores = _score_fn(model, score, layer)
-        base = torch.cat([scores(x[i:i + batch_size], t[i:i + batch_size])
-                          for i in range(0, n, batch_size)])
+        outputs = _outputs(model, score, layer)
+        clean = torch.cat([outputs(x[i:i + batch_size]) for i in range(0, n, batch_size)])
+        t = check_indices(target, n, clean.shape[1], "target",
+                          "the model" if layer is None else f"layer {layer!r}",
+                          "classes" if layer is None else "channels", x.device)
+        base = clean.gather(1, t[:, None])[:, 0]
         flat = torch.empty(n * len(positions), device=x.device)
         for start in range(0, len(flat), batch_size):   # (image, position) pairs in chunks
             ids = range(start, min(start + batch_size, len(flat)))
@@ -92,7 +93,7 @@ def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=
             for j, k in enumerate(ids):
                 r, col = positions[k % len(positions)]
                 batch[j, :, r:r + wh, col:col + ww] = baseline
-            flat[start:start + len(ids)] = scores(batch, t[img])
+            flat[start:start + len(ids)] = outputs(batch).gather(1, t[img, None])[:, 0]
     return base, flat.view(n, len(positions)), positions
 
 

@@ -81,3 +81,92 @@ def test_load_snapshot(tmp_course):
     assert torch.equal(fresh.weight, model.weight.cpu())
     with pytest.raises(KeyError, match="saved: \\[1\\]"):
         cache.load_snapshot(build(), h, 5)
+
+
+def counting(calls):
+    return lambda model: calls.append(1) or train_fn(model)
+
+
+def test_truncated_checkpoint_is_moved_aside_and_retrained(tmp_course):
+    m1, _ = cache.train_or_load("lin", {"x": 1}, build, train_fn)
+    path = cache.checkpoint_path("lin", {"x": 1})
+    truncated = path.read_bytes()[:100]
+    path.write_bytes(truncated)
+    calls = []
+    with pytest.warns(UserWarning, match="could not be loaded") as record:
+        m2, h2 = cache.train_or_load("lin", {"x": 1}, build, counting(calls))
+    assert calls == [1]                                            # retrained
+    aside = [p for p in path.parent.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes() == truncated  # kept for inspection
+    assert aside[0].name in str(record[0].message) and str(path) in str(record[0].message)
+    assert torch.equal(m1.weight.cpu(), m2.weight.cpu()) and h2.train_loss == [0.5]
+    cache.train_or_load("lin", {"x": 1}, build, counting(calls))   # the new one loads
+    assert calls == [1]
+
+
+def test_checkpoint_of_another_model_is_moved_aside(tmp_course):
+    cache.train_or_load("lin", {"x": 1}, build, train_fn)
+    calls = []
+    with pytest.warns(UserWarning, match="RuntimeError"):     # state_dict does not fit
+        cache.train_or_load("lin", {"x": 1}, lambda: nn.Linear(4, 2), counting(calls))
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("failure", ["raises", "nan weights"])
+def test_failed_run_saves_nothing(tmp_course, failure):
+    def bad(model):
+        if failure == "raises":
+            raise RuntimeError("out of memory in epoch 3")
+        with torch.no_grad():
+            model.weight.fill_(float("nan"))
+        return train_fn(model)
+
+    path = cache.checkpoint_path("lin", {"x": 1})
+    with pytest.raises((RuntimeError, FloatingPointError)):
+        cache.train_or_load("lin", {"x": 1}, build, bad)
+    assert not path.parent.exists() or not list(path.parent.iterdir())
+    calls = []
+    cache.train_or_load("lin", {"x": 1}, build, counting(calls))
+    assert calls == [1]
+
+
+KILLED_SAVE = r"""
+import sys, time, torch, torch.nn as nn
+from course_utils import cache
+
+def slow_save(obj, fh):          # half a checkpoint on disk, then stuck
+    fh.write(b"PK\x03\x04 half a zip archive")
+    fh.flush()
+    print("saving", flush=True)
+    time.sleep(120)
+
+torch.save = slow_save
+cache.train_or_load("lin", {"x": 1}, lambda: nn.Linear(3, 2), lambda m: {"loss": [1.0]})
+"""
+
+
+def test_run_killed_while_saving_leaves_no_checkpoint(tmp_course):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(cache.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SAVE], stdout=subprocess.PIPE, env=env,
+                             cwd=root)
+    try:
+        assert child.stdout.readline() == b"saving\n"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    path = cache.checkpoint_path("lin", {"x": 1})
+    left = [p.name for p in path.parent.iterdir()]
+    assert not path.exists() and len(left) == 1 and left[0].endswith(".tmp")  # its half file
+    calls = []
+    cache.train_or_load("lin", {"x": 1}, build, counting(calls))
+    assert calls == [1] and path.exists()
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # the dead run's temp is gone
+    cache.train_or_load("lin", {"x": 1}, build, counting(calls))
+    assert calls == [1]

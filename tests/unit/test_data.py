@@ -84,3 +84,22 @@ def test_pad_and_hflip():
     assert 10 < n_flipped < 54
     with pytest.raises(ValueError):
         data.pad_to(x, 1)
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5, True])
+def test_subset_size_must_be_a_positive_integer(toy_data, n):
+    with pytest.raises(ValueError, match=f"subset size must be a positive integer or None, got {n!r}"):
+        toy_data.subset(n)
+
+
+@pytest.mark.parametrize("size", [0, -28, 28.0])
+def test_load_size_must_be_a_positive_integer(size):
+    with pytest.raises(ValueError, match=f"size must be a positive integer .pixels. or None, got {size!r}"):
+        data.load("fashion-mnist", "test", size=size)
+
+
+def test_batches_reject_bad_batch_size_and_mismatched_lengths(toy_data):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 2.5"):
+        data.Batches(toy_data, batch_size=2.5)
+    with pytest.raises(ValueError, match="256 images but 10 labels"):
+        data.Batches((toy_data.images, toy_data.labels[:10]))

@@ -115,7 +115,7 @@ def test_mode_hooks_and_grads_restored_also_after_an_error(net, images):
     before = hooks(net)
     deconvnet(net, images, layer="act2", channel=0)
     assert net.training and hooks(net) == before
-    with pytest.raises(ValueError, match="channel must be in"):
+    with pytest.raises(ValueError, match="channel out of range"):
         deconvnet(net, images, layer="act2", channel=64)
     assert net.training and hooks(net) == before
     assert all(p.requires_grad and p.grad is None for p in net.parameters())
@@ -134,3 +134,17 @@ def test_bad_arguments(net, images):
         deconvnet(net, images, layer="act2", channel=0, mode="mean")
     with pytest.raises(ValueError, match="nn.ReLU"):
         deconvnet(CifarLeNet(size=16, activation="tanh"), images, target=0)
+
+
+def test_dead_maps_project_like_captum(net, images):
+    """A map that is zero everywhere at a ReLU layer: its first unit, passed back through the
+    ReLU's own deconvnet rule, as captum does (this used to come back as zeros)."""
+    with torch.no_grad():
+        act = UpTo(net, "act2")(images).view(len(images), 64, -1)
+    dead = [(i, c) for i in range(len(images)) for c in range(64) if act[i, c].max() <= 0]
+    assert dead
+    for i, c in dead:
+        ours = deconvnet(net, images[i:i + 1], layer="act2", channel=c, mode="max")
+        ref = Deconvolution(UpTo(net, "act2")).attribute(images[i:i + 1], target=c * act.shape[-1])
+        assert ref.abs().sum() > 0
+        assert (ours - ref).abs().max() <= 1e-5

@@ -236,3 +236,50 @@ def test_tsne_bad_input():
         embed.tsne(np.zeros((10, 3)), method="bh")
     with pytest.raises(ValueError, match="init must have shape"):
         embed.tsne(np.random.rand(10, 3), perplexity=3, init=np.zeros((9, 2)))
+
+
+# ----------------------------------------------------------------------------- bad input
+_X = np.random.default_rng(0).normal(size=(20, 5))
+_XNAN = _X.copy()
+_XNAN[3, 2] = np.nan
+_Y = np.zeros(20, dtype=int)
+_FEW = dict(max_iter=5, progress=False)
+
+BAD_CALLS = {
+    "pca k too big": (lambda: embed.pca(_X, 6), ValueError, "k must be between 1 and 5"),
+    "pca k not an integer": (lambda: embed.pca(_X, 2.5), TypeError, "k must be an integer"),
+    "pca NaN": (lambda: embed.pca(_XNAN, 2), ValueError, "NaN"),
+    "pca 1-d": (lambda: embed.pca(_X[0], 2), ValueError, "2-D"),
+    "pca one sample": (lambda: embed.pca(_X[:1], 1), ValueError, "at least 2 samples"),
+    "pca transform width": (lambda: embed.pca(_X, 2).transform(_X[:, :3]), ValueError, "5 features"),
+    "tsne perplexity 0": (lambda: embed.tsne(_X, perplexity=0, **_FEW), ValueError, "perplexity"),
+    "tsne perplexity NaN": (lambda: embed.tsne(_X, perplexity=float("nan"), **_FEW), ValueError,
+                            "perplexity must be positive"),
+    "tsne perplexity >= N - 1": (lambda: embed.tsne(_X, perplexity=19, **_FEW), ValueError,
+                                 "smaller than the number of neighbours"),
+    "tsne n_components > D": (lambda: embed.tsne(_X, 6, perplexity=5, **_FEW), ValueError,
+                              "n_components must be between 1 and 5"),
+    "tsne n_components 0": (lambda: embed.tsne(_X, 0, perplexity=5, init="random", **_FEW),
+                            ValueError, "n_components must be >= 1"),
+    "tsne NaN": (lambda: embed.tsne(_XNAN, perplexity=5, **_FEW), ValueError, "NaN"),
+    "tsne max_iter 0": (lambda: embed.tsne(_X, perplexity=5, max_iter=0, progress=False),
+                        ValueError, "max_iter"),
+    "tsne learning_rate <= 0": (lambda: embed.tsne(_X, perplexity=5, learning_rate=0, **_FEW),
+                                ValueError, "learning_rate"),
+    "knn labels too short": (lambda: embed.knn_accuracy(_X, _Y[:10], k=3), ValueError,
+                             "one entry per point (20), got 10"),
+    "knn negative label": (lambda: embed.knn_accuracy(_X, _Y - 1, k=3), ValueError, "non-negative"),
+    "knn float labels": (lambda: embed.knn_accuracy(_X, _Y + 0.5, k=3), TypeError, "integers"),
+    "knn NaN points": (lambda: embed.knn_accuracy(_XNAN, _Y, k=3), ValueError, "Y contains NaN"),
+    "knn k too big": (lambda: embed.knn_accuracy(_X, _Y, k=20), ValueError, "k must be between"),
+    "purity lengths": (lambda: embed.purity([0, 1], [0]), ValueError, "same shape"),
+    "purity empty": (lambda: embed.purity([], []), ValueError, "at least one point"),
+    "kl shapes": (lambda: embed.kl_divergence(torch.eye(3), torch.zeros(4, 2)), ValueError, "4 x 4"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS))
+def test_bad_input_gets_a_clear_error(case):
+    call, kind, words = BAD_CALLS[case]
+    with pytest.raises(kind, match=words.replace("(", r"\(").replace(")", r"\)")):
+        call()

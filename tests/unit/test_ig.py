@@ -47,6 +47,20 @@ def test_riemann_rules_match_captum(method):
     assert torch.allclose(ours, ref, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_captum_trapezoid_is_ours_times_n_minus_1_over_n(n):
+    """captum weights its n trapezoid points 1/n (ends halved), summing to (n - 1)/n; ours use
+    the interval width 1/(n - 1) and sum to 1 (chapter 9 prints the difference)."""
+    from captum.attr import IntegratedGradients as Ref
+
+    net = small_net().double()
+    x = inputs()
+    ours = IntegratedGradients(net)(x, 1, baseline=0.0, n_steps=n, method="riemann_trapezoid")
+    ref = Ref(net).attribute(x, torch.zeros_like(x), target=1, n_steps=n, method="riemann_trapezoid")
+    assert torch.allclose(ref, ours * (n - 1) / n, atol=1e-9, rtol=0)
+    assert (ours - ref).abs().max() >= 0.99 * ours.abs().max() / n > 0      # a real difference
+
+
 def test_quadrature_rules():
     for m in ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"]:
         a, w = quadrature(m, 7)

@@ -101,7 +101,7 @@ def test_mode_and_hooks_restored_also_after_an_error(net, images):
 def test_bad_input_is_rejected(net, images):
     with pytest.raises(ValueError, match="larger than"):
         occlusion(net, images, 0, window=20, stride=1)
-    with pytest.raises(ValueError, match="one per image"):
+    with pytest.raises(ValueError, match="one per example"):
         occlusion(net, images, [0, 1], window=4, stride=4)
     with pytest.raises(ValueError, match="score"):
         occlusion(net, images, 0, window=4, stride=4, score="softmax")

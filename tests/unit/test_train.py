@@ -72,3 +72,36 @@ def test_history_plot_has_loss_and_accuracy(toy_data):
     h = cu.train.fit(small_net(), toy_data, toy_data, epochs=2, progress=False, device="cpu")
     fig = h.plot("toy")
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
+
+
+@pytest.mark.parametrize("bad,words", [
+    (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+    (dict(epochs=-3), "epochs must be an integer >= 1, got -3"),
+    (dict(epochs=2.5), "epochs must be an integer"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(batch_size="32"), "batch_size must be an integer >= 1, got '32'"),
+    (dict(lr=0), "lr must be a finite number > 0, got 0"),
+    (dict(lr=-0.1), "lr must be a finite number > 0"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
+    (dict(warmup_epochs=-1), "warmup_epochs must be a number >= 0"),
+])
+def test_bad_settings_fail_before_training(toy_data, bad, words):
+    net = small_net()
+    before = [p.clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+        cu.train.fit(net, toy_data, None, **{"progress": False, "device": "cpu", **bad})
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_no_training_data_is_rejected(toy_data):
+    with pytest.raises(ValueError, match="train must be at least one example, got '0 examples'"):
+        cu.train.fit(small_net(), toy_data.take(slice(0, 0)), None, progress=False, device="cpu")
+
+
+def test_bad_epochs_saves_no_checkpoint(tmp_course, toy_data):
+    """The run that fails on its settings leaves nothing in the cache (issue: epochs=-3)."""
+    cfg = {"epochs": -3}
+    with pytest.raises(ValueError, match="epochs"):
+        cu.cache.train_or_load("toy", cfg, small_net, lambda m: cu.train.fit(
+            m, toy_data, None, epochs=cfg["epochs"], progress=False, device="cpu"))
+    assert not cu.cache.checkpoint_path("toy", cfg).exists()
