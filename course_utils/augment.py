@@ -11,7 +11,7 @@ README's known issues and ``benchmarks/onednn_hang.py``).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

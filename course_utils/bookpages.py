@@ -7,7 +7,6 @@ from pathlib import Path
 from . import config, results
 from .reports import HEADLINES
 
-
 PLUMBING = ("cu.results.begin(", "cu.config.set_fast(")
 
 

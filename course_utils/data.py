@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -92,13 +92,13 @@ class TensorData:
         """Images (or a selection of them) as float32 in [0, 1]."""
         return to_float(self.images[index])
 
-    def take(self, index) -> "TensorData":
+    def take(self, index) -> TensorData:
         """A new TensorData with the selected rows."""
         index = torch.as_tensor(index) if not isinstance(index, slice) else index
         return TensorData(self.images[index], self.labels[index], self.classes, self.name,
                           self.split, dict(self.info))
 
-    def subset(self, n: int | None, seed: int = 0, balanced: bool = True) -> "TensorData":
+    def subset(self, n: int | None, seed: int = 0, balanced: bool = True) -> TensorData:
         """``n`` examples drawn with a fixed seed; class-balanced (n // classes each) by default."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
             raise ValueError(f"subset size must be a positive integer or None, got {n!r}")

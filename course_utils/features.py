@@ -1,8 +1,8 @@
 """Capture intermediate activations with forward hooks, always removed (chapter 1)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn as nn

@@ -257,7 +257,7 @@ def plot_predictions(images: torch.Tensor, truth: torch.Tensor, preds: dict[str,
         img = imgs[j].permute(1, 2, 0).numpy()
         axes[0, j].imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
         axes[1, j].imshow(colorize(truth[j], len(classes)))
-        for r, (name, p) in enumerate(preds.items(), start=2):
+        for r, p in enumerate(preds.values(), start=2):
             axes[r, j].imshow(error_image(p[j], truth[j]))
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])

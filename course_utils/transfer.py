@@ -12,15 +12,20 @@
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import (compose, random_affine, random_brightness_contrast,  # noqa: F401
-                      random_erasing, random_hflip, random_resized_crop)
+from .augment import (  # noqa: F401
+    compose,
+    random_affine,
+    random_brightness_contrast,
+    random_erasing,
+    random_hflip,
+    random_resized_crop,
+)
 from .data import TensorData
 
 

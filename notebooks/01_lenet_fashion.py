@@ -22,7 +22,6 @@
 # chapters open them up.
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch

@@ -191,7 +191,7 @@ recon = {k: (x_show - mean) @ V[:k].T @ V[:k] + mean for k in ks}
 images = [x_show] + [recon[k] for k in ks]
 grid = torch.stack(images, 1).reshape(-1, 1, 28, 28).clamp(0, 1)
 titles = []
-for i in range(len(show)):
+for _ in range(len(show)):
     titles += ["original"] + [f"k = {k}" for k in ks]
 cu.plots.image_grid(grid, titles, ncols=5, suptitle="PCA reconstructions of test images");
 recon_err = {k: float(((recon[k] - x_show) ** 2).mean()) for k in ks}

@@ -364,7 +364,7 @@ raw_map = embed.tsne(F, method=layer_method, max_iter=max_iter, seed=seed, desc=
 t_raw = time.perf_counter() - t
 fig, axes = plt.subplots(1, 2, figsize=(12, 5))
 pca_rows = {}
-for ax, (name, res, X) in zip(axes, [("raw 256-d features", raw_map, F),
+for ax, (name, res, _X) in zip(axes, [("raw 256-d features", raw_map, F),
                                      ("PCA-50 of the features", layer_maps["MyNet", "fc1"], X_layers["MyNet", "fc1"])]):
     pca_rows[name] = {"10-NN accuracy": embed.knn_accuracy(res.embedding, y_lay),
                       "trustworthiness vs raw (k=10)": trustworthiness(F.numpy(), res.embedding, n_neighbors=10),

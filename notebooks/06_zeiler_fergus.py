@@ -41,7 +41,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from IPython.display import Markdown, display
 
@@ -141,7 +140,7 @@ cu.plots.image_grid(classes_viz.images.cpu(), test.classes, ncols=10, size=1.3,
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.6))
-for layer, (units, res) in viz.items():
+for layer, (_units, res) in viz.items():
     curve = (res.objective / res.objective[0].clamp_min(1e-6)).median(1).values
     ax.plot(curve, label=f"{layer.replace('act', 'conv')} (median of 16 maps)")
 ax.set(xlabel="ascent step", ylabel="objective / initial objective", yscale="log",

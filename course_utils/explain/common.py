@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Union
 
 import torch
 import torch.nn as nn
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..features import get_module, module_name
 
-Target = Union[None, int, torch.Tensor, list, Callable[[torch.Tensor], torch.Tensor]]
+Target = None | int | torch.Tensor | list | Callable[[torch.Tensor], torch.Tensor]
 
 
 # --- input checks ------------------------------------------------------------------------------

@@ -16,8 +16,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import (check_batch, check_count, check_indices, explaining, find_layer,
-                     frozen_eval, recorded, recording, run_model, target_scores)
+from .common import (
+    check_batch,
+    check_count,
+    check_indices,
+    explaining,
+    find_layer,
+    frozen_eval,
+    recorded,
+    recording,
+    run_model,
+    target_scores,
+)
 
 MODES = ("max", "map")
 

@@ -20,7 +20,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .common import check_count, check_indices, check_number, explaining, find_layer, recorded, recording, run_model
+from .common import (
+    check_count,
+    check_indices,
+    check_number,
+    explaining,
+    find_layer,
+    recorded,
+    recording,
+    run_model,
+)
 
 
 @dataclass

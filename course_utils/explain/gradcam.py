@@ -16,9 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..features import module_name
+
 # check_input, target_scores, layer_forward and Target live in common; re-exported here
-from .common import (Target, check_batch, check_input, explaining, find_layer,  # noqa: F401
-                     layer_forward, target_scores)
+from .common import Target, check_batch, check_input, explaining, find_layer, layer_forward, target_scores  # noqa: F401
 
 EPS = 1e-7  # as pytorch-grad-cam: x / (max + eps)
 RESIZE_MODES = ("bilinear", "nearest", "nearest-exact", "bicubic", "area")

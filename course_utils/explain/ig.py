@@ -18,8 +18,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .common import (Target, check_batch, check_count, check_number, explaining, frozen_eval, resolve_target,
-                     run_model, target_scores)
+from .common import (
+    Target,
+    check_batch,
+    check_count,
+    check_number,
+    explaining,
+    frozen_eval,
+    resolve_target,
+    run_model,
+    target_scores,
+)
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 

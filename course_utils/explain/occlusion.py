@@ -9,13 +9,22 @@ edge (it is cut off there), so every pixel is covered.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 
-from .common import (check_batch, check_count, check_indices, check_number, find_layer, frozen_eval,
-                     recorded, recording, run_model)
+from .common import (
+    check_batch,
+    check_count,
+    check_indices,
+    check_number,
+    find_layer,
+    frozen_eval,
+    recorded,
+    recording,
+    run_model,
+)
 
 SCORES = ("logit", "prob", "logprob")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from . import (
+    rnn,  # noqa: F401
+    zoo,  # noqa: F401
+)
 from .lenet import LeNet5, MyNet  # noqa: F401
-from .zoo import SmallAlexNet, SmallResNet, VGGNet  # noqa: F401
-from . import zoo  # noqa: F401
 from .rnn import RowRNN  # noqa: F401
-from . import rnn  # noqa: F401
+from .zoo import SmallAlexNet, SmallResNet, VGGNet  # noqa: F401
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...], device=None):

@@ -100,7 +100,8 @@ def reference_model(train, test, fast: bool, seed: int = 0, epochs: int | None =
                     progress: bool = True):
     """``(model, history)`` of the chapter 5 reference network (Adam, 3-epoch warm-up, random
     flips), from the cache or trained now; chapter 6 opens it up (chapter 5)."""
-    from .. import cache, data, train as training
+    from .. import cache, data
+    from .. import train as training
 
     cfg = reference_config(train, fast, seed, epochs)
 

@@ -17,7 +17,7 @@ skips come from strides 4 and 2.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -9,7 +9,7 @@ its total stride (28x28 digits, 64x64 scenes...).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn

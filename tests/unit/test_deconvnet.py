@@ -6,10 +6,10 @@ import torch
 import torch.nn as nn
 from captum.attr import Deconvolution
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 from course_utils.explain.deconvnet import deconvnet, receptive_field, top_activations
 from course_utils.models.cifar import CifarLeNet
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")

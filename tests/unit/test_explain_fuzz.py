@@ -7,7 +7,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from test_explain_validation import METHODS, PACKAGE, tiny_net  # noqa: E402
 
 DTYPES = [torch.float64, torch.float16, torch.uint8, torch.int64, torch.bool]

@@ -6,8 +6,13 @@ import torch
 import torch.nn as nn
 from captum.attr import Occlusion
 
-from course_utils.explain.occlusion import (occluded_scores, occlusion, occlusion_grid,
-                                            occlusion_heatmap, window_positions)
+from course_utils.explain.occlusion import (
+    occluded_scores,
+    occlusion,
+    occlusion_grid,
+    occlusion_heatmap,
+    window_positions,
+)
 from course_utils.models.cifar import CifarLeNet
 
 

@@ -156,6 +156,7 @@ def test_stride_reference_hand_example_and_errors():
 
 def test_stride_reference_gets_worse_with_stride():
     from test_scenes import toy_source
+
     from course_utils.data import make_scenes
 
     sc = make_scenes(toy_source(), 40, canvas=64, items=(1, 4), seed=0)
@@ -191,6 +192,7 @@ def test_item_votes_and_painting():
 
 def test_painting_the_true_classes_gives_back_the_labels():
     from test_scenes import toy_source
+
     from course_utils.data import make_scenes
 
     sc = make_scenes(toy_source(), 20, canvas=48, items=(1, 4), seed=2)
