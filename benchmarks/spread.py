@@ -45,21 +45,21 @@ def run_condition(name: str, cond: dict, chapters: list[str], out: Path) -> Path
 
 
 def margin(values: list[float], target: str) -> float:
-    """How far the worst value sits inside ``target`` (e.g. ``"> 0"``), relative to
-    max(|bound|, spread of the values); negative when some value misses it."""
-    op, _, number = target.strip().partition(" ")
-    bound = float(number)
+    """How far the worst value sits inside ``target`` (e.g. ``"> 0"``), as a share of
+    max(|bound|, |median|); negative when some value misses it."""
+    op, bound = results.parse_target(target)
     worst = min(values) if op.startswith(">") else max(values)
     inside = worst - bound if op.startswith(">") else bound - worst
-    scale = max(abs(bound), max(values) - min(values), 1e-12)
-    return inside / scale
+    return inside / max(abs(bound), abs(statistics.median(values)), 1e-12)
 
 
 def table(folders: dict[str, Path]) -> list[dict]:
     by_claim: dict[tuple, dict] = {}
     for name, folder in folders.items():
         for row in results.load_all(folder):
-            if row["target"] is None or not isinstance(row["value"], (int, float)):
+            # asserted claims only (runs recorded before that flag existed: every target)
+            if row["target"] is None or row.get("asserted") is False or \
+                    not isinstance(row["value"], (int, float)):
                 continue
             key = (row["notebook"], row["name"])
             by_claim.setdefault(key, {"target": row["target"], "values": {}})["values"][name] = row["value"]

@@ -55,11 +55,12 @@ def _current() -> str:
     return _state["notebook"]
 
 
-def record(name: str, value, target: str | None = None, note: str | None = None):
+def record(name: str, value, target: str | None = None, note: str | None = None,
+           asserted: bool = False):
     """Store ``value`` under ``name`` for the current notebook and return it (chapter 1).
 
     ``target`` is a goal such as ``">= 0.89"`` (see :func:`parse_target`), checked by the
-    results table.
+    results table; ``asserted`` marks a target that :func:`claim` also asserts.
     """
     notebook = _current()
     target = None if target is None else _target_text(target)
@@ -67,7 +68,7 @@ def record(name: str, value, target: str | None = None, note: str | None = None)
         value = value.item()
     path = _metrics_file(notebook)
     payload = json.loads(path.read_text())
-    payload["metrics"][name] = {"value": value, "target": target, "note": note,
+    payload["metrics"][name] = {"value": value, "target": target, "note": note, "asserted": asserted,
                                 "seconds": round(time.time() - _state["start"], 2)}
     payload["mode"] = config.mode()
     path.write_text(json.dumps(payload, indent=1))
@@ -133,6 +134,7 @@ def load_all(root: Path | None = None) -> list[dict]:
             met = meets(value, m.get("target")) if isinstance(value, (int, float)) else None
             rows.append({"notebook": payload["notebook"], "name": name, "value": value,
                          "target": m.get("target"), "met": met, "mode": payload["mode"],
+                         "asserted": m.get("asserted"),
                          "data": payload.get("data"), "hardware": payload.get("hardware"), "seconds": m["seconds"]})
     return rows
 
@@ -155,7 +157,7 @@ def claim(name: str, value, op, target=None, fast=None, note: str | None = None)
         full = _target_text((op, target))
     fast = None if fast is None else _target_text(fast)
     active = full if config.mode() == "full" else fast
-    record(name, value, target=active, note=note)
+    record(name, value, target=active, note=note, asserted=active is not None)
     if active is not None and not meets(float(value), active):
         raise AssertionError(f"{name} = {value:.4g} does not meet {active} ({config.mode()} mode)")
     return value
