@@ -188,6 +188,17 @@ def recorded(store: dict, model: nn.Module, layer: nn.Module) -> dict:
     return store
 
 
+def feature_maps(model: nn.Module, x: torch.Tensor, layer: nn.Module, name) -> dict:
+    """Input and output (``{"in", "out"}``) of ``layer`` (called ``name``) when ``model`` runs on
+    ``x``, the output checked to be feature maps (N, C, ...)."""
+    with recording(layer) as store:
+        run_model(model, x)
+    out = recorded(store, model, layer)["out"]
+    if out.ndim < 3:
+        raise ValueError(f"layer {name!r} must give feature maps (N, C, H, W), got {tuple(out.shape)}")
+    return store
+
+
 def layer_forward(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Target = None):
     """Run ``model`` on ``x``: ``(activations of layer, scores, output)``, the activations part
     of the graph (chapter 8)."""

@@ -21,6 +21,7 @@ from .common import (
     check_count,
     check_indices,
     explaining,
+    feature_maps,
     find_layer,
     frozen_eval,
     recorded,
@@ -73,12 +74,8 @@ def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, targe
             scores = target_scores(run_model(model, x), target)
             grad, = torch.autograd.grad(scores.sum(), x)
             return grad.detach()
-        with recording(module) as store:
-            run_model(model, x)
-        act = recorded(store, model, module)["out"]
-        if act.ndim < 3:
-            raise ValueError(f"deconvnet: layer {layer!r} must give feature maps (N, C, H, W), "
-                             f"got {tuple(act.shape)}")
+        store = feature_maps(model, x, module, layer)
+        act = store["out"]
         channel = check_indices(channel, len(x), act.shape[1], "channel", f"layer {layer!r}",
                                 "channels", act.device)
         seed = _seed(act, channel, mode)

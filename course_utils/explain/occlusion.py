@@ -19,10 +19,9 @@ from .common import (
     check_count,
     check_indices,
     check_number,
+    feature_maps,
     find_layer,
     frozen_eval,
-    recorded,
-    recording,
     run_model,
 )
 
@@ -61,13 +60,7 @@ def _outputs(model: nn.Module, score: str, layer):
             elif score == "logprob":
                 out = out.log_softmax(1)
             return out
-        with recording(module) as store:
-            run_model(model, batch)
-        out = recorded(store, model, module)["out"]
-        if out.ndim < 3:
-            raise ValueError(f"layer {layer!r} must give feature maps (N, C, ...), "
-                             f"got {tuple(out.shape)}")
-        return out.flatten(2).sum(2)
+        return feature_maps(model, batch, module, layer)["out"].flatten(2).sum(2)
     return outputs
 
 
