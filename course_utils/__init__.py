@@ -11,10 +11,12 @@ import importlib.util
 from . import watchdog as _watchdog
 
 __version__ = "0.1.0"
-_FROM_CONFIG = {"FAST", "seed_everything", "device"}
+_FROM_CONFIG = {"seed_everything", "device"}
 
 
 def __getattr__(name: str):
+    if name == "FAST":  # looked up each time, so it follows config.set_fast
+        return importlib.import_module(".config", __name__).is_fast()
     if name in _FROM_CONFIG:
         return getattr(importlib.import_module(".config", __name__), name)
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:

@@ -24,7 +24,7 @@ def _fmt(value) -> str:
 def cmd_run(args) -> int:
     from . import results, runner
 
-    fast = args.fast or config.is_fast()
+    fast = config.is_fast()
     try:
         params = runner.parse_parameters(args.param)
         sweep = runner.parse_sweeps(args.sweep)
@@ -199,6 +199,8 @@ def main(argv=None) -> int:
     p.add_argument("names", nargs="*", help="prepare: dataset names; ensure: chapters (default all)")
     p.set_defaults(func=cmd_data)
     args = parser.parse_args(argv)
+    if getattr(args, "fast", False):
+        config.override(fast=True)  # the command line on top of the environment
     return args.func(args)
 
 

@@ -212,8 +212,7 @@ def _kill_kernels() -> list[int]:
 
 def cell_timeout() -> int:
     """Seconds one cell may run: ``COURSE_CELL_TIMEOUT``, else :data:`CELL_TIMEOUT`."""
-    from .watchdog import cell_timeout as from_env
-    return int(from_env() or CELL_TIMEOUT)
+    return int(config.settings().cell_timeout or CELL_TIMEOUT)
 
 
 def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None) -> dict:

@@ -14,6 +14,13 @@ if "COURSE_DATA" not in os.environ and SHARED.exists():
     os.environ["COURSE_DATA"] = str(SHARED)
 
 
+@pytest.fixture(autouse=True)
+def _settings_follow_environment():
+    """A test's ``config.set_fast``/``override`` ends with the test."""
+    yield
+    cu.config.clear_overrides()
+
+
 @pytest.fixture
 def tmp_course(tmp_path, monkeypatch):
     """Point the cache and results folders at a temporary directory."""
