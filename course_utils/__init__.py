@@ -12,11 +12,14 @@ from . import watchdog as _watchdog
 
 __version__ = "0.1.0"
 _FROM_CONFIG = {"seed_everything", "device"}
+_MOVED = {"results": ".book.results"}  # notebooks write cu.results.record(...): the book's record
 
 
 def __getattr__(name: str):
     if name == "FAST":  # looked up each time, so it follows config.set_fast
         return importlib.import_module(".config", __name__).is_fast()
+    if name in _MOVED:
+        return importlib.import_module(_MOVED[name], __name__)
     if name in _FROM_CONFIG:
         return getattr(importlib.import_module(".config", __name__), name)
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:

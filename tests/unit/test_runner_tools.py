@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import runner
-from course_utils.__main__ import main
+from course_utils.book import runner
+from course_utils.book.cli import main
 
 REPO = Path(runner.__file__).resolve().parents[1]
 PARAMS = ("from typing import Optional\n\nfast: Optional[bool] = None  # fast mode\n"
@@ -108,7 +108,8 @@ def _runner(folder: Path, *args: str) -> subprocess.Popen:
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from course_utils import runner, __main__
+        from course_utils import __main__
+        from course_utils.book import runner
         runner.NOTEBOOK_DIR = Path({str(folder)!r})
         sys.exit(__main__.main(["run", *{list(args)!r}]))
     """)

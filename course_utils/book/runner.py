@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import config
+from .. import config
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 CELL_TIMEOUT = 1800  # seconds one cell may run (full mode trains in single cells) before it is stopped
@@ -416,7 +416,7 @@ def build_book(strict: bool = True) -> Path:
     if chapters.exists():
         shutil.rmtree(chapters)
     chapters.mkdir(parents=True)
-    from .bookpages import book_chapter, write_generated_pages
+    from .pages import book_chapter, write_generated_pages
     for p in notebooks():
         book_chapter(executed_dir() / p.name, chapters / p.name)
     write_generated_pages(BOOK_DIR)
