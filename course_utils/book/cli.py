@@ -115,7 +115,7 @@ def cmd_data(args) -> int:
         bad = [n for n, f in report.items() if any(s.startswith("corrupt") for s in f.values())]
         return 1 if bad else 0
     if args.action == "ensure":
-        from .. import fetch
+        from ..data import fetch
         from . import runner
 
         chapters = [int(p.stem[:2]) for p in runner.select(args.names)] if args.names else None
