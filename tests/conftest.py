@@ -48,3 +48,18 @@ def toy_data():
     images[labels == 0, :, :, :14] += 150
     images[labels == 1, :, :, 14:] += 150
     return cu.data.TensorData(images.clamp(0, 255).to(torch.uint8), labels, ["left", "right"], "toy")
+
+
+@pytest.fixture(scope="module")
+def net():
+    """An untrained chapter-5 LeNet for 16x16 grey images, in eval mode (explain tests)."""
+    from course_utils.models.cifar import CifarLeNet
+
+    torch.manual_seed(0)
+    return CifarLeNet(size=16).eval()
+
+
+@pytest.fixture(scope="session")
+def grey16():
+    """``grey16(n)``: ``n`` random 16x16 grey images, the same every time (seed 1)."""
+    return lambda n: torch.rand(n, 1, 16, 16, generator=torch.Generator().manual_seed(1))
