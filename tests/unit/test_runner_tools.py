@@ -16,7 +16,7 @@ import pytest
 from course_utils.book import runner
 from course_utils.book.cli import main
 
-REPO = Path(runner.__file__).resolve().parents[1]
+REPO = Path(runner.__file__).resolve().parents[2]
 PARAMS = ("from typing import Optional\n\nfast: Optional[bool] = None  # fast mode\n"
           "size: int = 3  # (≥ 1) a size\nsleep: float = 0.0  # (≥ 0) seconds to sleep\n"
           "sizes: list[int] = [1, 2]  # sizes\nbox: tuple[int, int] = (1, 2)  # a pair")
