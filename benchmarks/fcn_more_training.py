@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 
 import course_utils as cu
-from course_utils import segmentation as seg
-from course_utils.data import TensorData
+from course_utils import metrics
+from course_utils.data import TensorData, scenes
 from course_utils.models.fcn import FCN, build_fcn
 from course_utils.models.localizer import single_item_data
 
@@ -58,13 +58,13 @@ def run(encoder: str, args, test: TensorData, device) -> None:
     own = fcn8.state_dict()  # everything but the skips and the final upsampler carries over
     fcn8.load_state_dict({k: v for k, v in fcn32.state_dict().items()
                           if k in own and own[k].shape == v.shape}, strict=False)
-    train = seg.scene_data("fashion-mnist", "train", args.scenes, canvas=64, seed=0)
+    train = scenes.scene_data("fashion-mnist", "train", args.scenes, canvas=64, seed=0)
     start = time.perf_counter()
     cu.train.fit(fcn8, train, None, epochs=args.epochs, optimizer="adam", lr=2e-3, scheduler="cosine",
                  batch_size=32, seed=0, device=device, progress=False)
     t_fcn = time.perf_counter() - start
-    r = seg.evaluate(fcn8, test)
-    named = seg.items_named_right(seg.item_votes(r["pred"], test.info["masks"]), test.info["item_classes"])
+    r = metrics.evaluate(fcn8, test)
+    named = metrics.items_named_right(metrics.item_votes(r["pred"], test.info["masks"]), test.info["item_classes"])
     print(f"{encoder:<8}{item_acc:>10.3f}{t_pre:>8.0f}{r['mean_iou']:>10.4f}{named:>8.3f}{t_fcn:>8.0f}",
           flush=True)
 
@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else cu.device()
     cu.seed_everything(0)
-    test = seg.scene_data("fashion-mnist", "test", 1000, canvas=64, seed=0)
+    test = scenes.scene_data("fashion-mnist", "test", 1000, canvas=64, seed=0)
     print(f"device {device}; pretraining on {args.items} items x {args.pretrain_epochs} epochs, "
           f"FCN-8 on {args.scenes} scenes x {args.epochs} epochs; 1,000 test scenes")
     print(f"{'encoder':<8}{'item acc':>10}{'s':>8}{'mean IoU':>10}{'named':>8}{'s':>8}")

@@ -46,7 +46,7 @@ def resnet(ambiguous):
     from course_utils.models import SmallResNet
     x = torch.rand(32, 28, 28, 1).permute(0, 3, 1, 2)      # strides (784, 1, 28, 1)
     if not ambiguous:
-        from course_utils.augment import nchw
+        from course_utils.data.augment import nchw
         x = nchw(x)                                         # strides (784, 784, 28, 1)
     steps(SmallResNet(widths=(4, 8)), x)
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from course_utils import results  # noqa: E402
+from course_utils.book import results  # noqa: E402
 
 
 def conditions(seeds: list[int]) -> dict[str, dict]:

@@ -1,5 +1,24 @@
 """Looking Inside Neural Networks: the shared package every chapter imports.
 
+Two paths. The library a notebook imports, lowest layer first (``tests/unit/test_layout.py``
+holds the order: no import runs back up, none runs in a circle):
+
+- ``config``     one frozen settings object from the environment (``config.settings()``); ``watchdog``
+- ``data/``      datasets by name as tensors, batches, augmentations, generated scenes, fetch
+- ``plots``      figures of tensors (it needs only data's helpers, so it sits low)
+- ``models/``    plain ``nn.Module`` networks (a few chapter recipes still live beside them)
+- ``train``, ``train_vae``, ``cache``, ``features``, ``metrics``: the training loops, checkpoints,
+  activations through hooks, scores beyond accuracy
+- ``recipes``    what to train, cached: the FCN and VAE recipes of chapters 10 and 11
+- ``embed/``, ``explain/``: looking inside (PCA and t-SNE; attributions)
+
+The book tooling, ``book/``: runner, results and claims, pages, the CLI (``python -m course_utils``).
+It is a subpackage rather than a sibling package so that one editable install, one version and
+``python -m course_utils`` keep working; the library never imports it. ``cu.results`` (what a
+chapter records and claims) lives there, and is reached from here for the notebooks.
+``train_vae`` stands beside ``train`` (not inside it) because its loops return history dicts of
+ELBO terms, not :class:`~course_utils.train.History`.
+
 Submodules load on first use (``cu.data``, ``cu.plots``, ...), so the command line and
 ``make data`` start in a second instead of importing every library up front.
 """
@@ -11,10 +30,15 @@ import importlib.util
 from . import watchdog as _watchdog
 
 __version__ = "0.1.0"
-_FROM_CONFIG = {"FAST", "seed_everything", "device"}
+_FROM_CONFIG = {"seed_everything", "device"}
+_MOVED = {"results": ".book.results"}  # notebooks write cu.results.record(...): the book's record
 
 
 def __getattr__(name: str):
+    if name == "FAST":  # looked up each time, so it follows config.set_fast
+        return importlib.import_module(".config", __name__).is_fast()
+    if name in _MOVED:
+        return importlib.import_module(_MOVED[name], __name__)
     if name in _FROM_CONFIG:
         return getattr(importlib.import_module(".config", __name__), name)
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:

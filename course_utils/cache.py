@@ -90,10 +90,6 @@ def _load(path: Path, model: nn.Module, map_location):
     return history
 
 
-def _force_from_env() -> bool:
-    return os.environ.get("COURSE_RETRAIN", "0").lower() in {"1", "true", "yes"}
-
-
 def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
                   train_fn: Callable[[nn.Module], History | dict], force: bool | None = None,
                   map_location="cpu") -> tuple[nn.Module, History | dict]:
@@ -108,7 +104,7 @@ def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
     moved aside (:func:`move_aside`, with a warning) and the model retrained; nothing is saved
     when ``train_fn`` raises or leaves non-finite weights.
     """
-    force = _force_from_env() if force is None else force
+    force = _config.settings().retrain if force is None else force
     path = checkpoint_path(name, cfg)
     _config.seed_everything(int(cfg.get("seed", 0)))  # the initial weights depend on the seed too
     model = build()

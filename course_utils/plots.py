@@ -6,6 +6,9 @@ import numpy as np
 import torch
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+from .data import to_float
+from .data.scenes import IGNORE
+
 
 def _np(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -168,3 +171,77 @@ def table(rows: list[dict], floatfmt: str = ".4f"):
     df = pd.DataFrame(rows)
     digits = int(floatfmt.strip(".f"))
     return df.round(digits)
+
+
+# --------------------------------------------------------------------------- segmentation
+def palette(num_classes: int) -> np.ndarray:
+    """(num_classes, 3) RGB colours in [0, 1]: black for background (class 0), then distinct
+    hues from the tab20 / tab10 maps (chapter 11)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if num_classes <= 11 else "tab20"]
+    colours = [(0.0, 0.0, 0.0)] + [cmap(i % cmap.N)[:3] for i in range(num_classes - 1)]
+    return np.asarray(colours, dtype=np.float32)
+
+
+def colorize(labels: torch.Tensor, num_classes: int, ignore_index: int | None = IGNORE) -> np.ndarray:
+    """A label map (H, W) as an RGB image (H, W, 3) with :func:`palette` colours; ignored
+    pixels are grey (chapter 11)."""
+    lab = torch.as_tensor(labels).cpu().numpy()
+    pal = palette(num_classes)
+    out = np.full(lab.shape + (3,), 0.5, dtype=np.float32)
+    ok = lab < num_classes if ignore_index is None else (lab != ignore_index) & (lab < num_classes)
+    out[ok] = pal[lab[ok]]
+    return out
+
+
+def error_image(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None = IGNORE) -> np.ndarray:
+    """Prediction drawn against the truth, as in the course report (chapter 11): black where
+    background is correctly called background, white where an object pixel gets its right
+    class, red where the prediction is wrong (grey: ignored pixels). (H, W, 3) in [0, 1]."""
+    pred, target = torch.as_tensor(pred).cpu(), torch.as_tensor(target).cpu()
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(f"expected two (H, W) label maps, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    out = np.zeros(tuple(pred.shape) + (3,), dtype=np.float32)
+    right = (pred == target).numpy()
+    obj = (target != 0).numpy()
+    out[right & obj] = 1.0
+    out[~right] = (1.0, 0.0, 0.0)
+    if ignore_index is not None:
+        out[(target == ignore_index).numpy()] = 0.5
+    return out
+
+
+def plot_predictions(images: torch.Tensor, truth: torch.Tensor, preds: dict[str, torch.Tensor],
+                     classes: list[str], n: int = 6, size: float = 1.6, suptitle: str | None = None):
+    """A grid with one column per scene: the image, the colour-coded truth, and for each
+    model in ``preds`` (name -> label maps) its error picture (black background, white
+    correct, red wrong) (chapter 11). Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    n = min(n, len(images))
+    rows = 2 + len(preds)
+    fig, axes = plt.subplots(rows, n, figsize=(size * n, size * rows + 0.6), squeeze=False)
+    imgs = to_float(images[:n])
+    for j in range(n):
+        img = imgs[j].permute(1, 2, 0).numpy()
+        axes[0, j].imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        axes[1, j].imshow(colorize(truth[j], len(classes)))
+        for r, p in enumerate(preds.values(), start=2):
+            axes[r, j].imshow(error_image(p[j], truth[j]))
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("truth")
+    for r, name in enumerate(preds, start=2):
+        axes[r, 0].set_ylabel(name)
+    pal = palette(len(classes))
+    handles = [Patch(color=pal[c], label=classes[c]) for c in range(1, len(classes))]
+    handles += [Patch(facecolor="white", edgecolor="k", label="correct (object)"),
+                Patch(color="red", label="wrong")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=7, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

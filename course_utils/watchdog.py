@@ -16,24 +16,16 @@ _armed: dict = {}
 
 
 def cell_timeout() -> float | None:
-    """``COURSE_CELL_TIMEOUT`` in seconds, or None when unset; a bad value is a clear error."""
-    raw = os.environ.get("COURSE_CELL_TIMEOUT", "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"COURSE_CELL_TIMEOUT must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"COURSE_CELL_TIMEOUT must be > 0 seconds, got {raw!r}")
-    return value
+    """``COURSE_CELL_TIMEOUT`` in seconds, or None when unset (:func:`config.settings`)."""
+    from . import config
+    return config.settings().cell_timeout
 
 
 def stack_file() -> Path:
     """Where a timed-out cell's stacks are written."""
     from . import config
-    path = os.environ.get("COURSE_STACK_FILE")
-    return Path(path) if path else config.results_dir() / "stacks" / f"kernel-{os.getpid()}.txt"
+    path = config.settings().stack_file
+    return path or config.results_dir() / "stacks" / f"kernel-{os.getpid()}.txt"
 
 
 def arm(ip=None, timeout: float | None = None) -> bool:

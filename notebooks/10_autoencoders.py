@@ -38,7 +38,10 @@ import torch
 from matplotlib.patches import Rectangle
 
 import course_utils as cu
-from course_utils import embed, generative as gen
+from course_utils import embed, metrics, recipes
+from course_utils.data import augment
+from course_utils.embed import latent as latent_space
+from course_utils.explain import regions
 from course_utils.explain.gradcam import GradCAM
 from course_utils.models import summary
 from course_utils.models import vae as V
@@ -172,13 +175,13 @@ pd.DataFrame([{"model": name, "parameters": cu.models.count_params(model)} for n
 # standard deviation 0.4 added to every pixel (clipped to $[0, 1]$), and the loss compares the
 # output with the clean image. Three models on each dataset: the one-layer `AutoEncoder`, the
 # `ConvVAE` and the deeper `ModifiedVAE`. Every model is cached by
-# `gen.train_or_load`, keyed by its architecture, its training settings and a fingerprint
+# `recipes.train_or_load_vae`, keyed by its architecture, its training settings and a fingerprint
 # of its training data.
 
 # %%
 def train_model(name, kind, data, arch=None, test=None, **kw):
     """Train (or load from the cache) one chapter-10 model."""
-    return gen.train_or_load(f"ch10-{name}", kind, data, test, arch=arch, **{**fit_args, **kw})
+    return recipes.train_or_load_vae(f"ch10-{name}", kind, data, test, arch=arch, **{**fit_args, **kw})
 
 
 denoisers = {}
@@ -196,14 +199,14 @@ for ds_name, (train_full, train_side) in {"MNIST": (mnist, mnist_side),
 tests = {"MNIST": mnist_test, "Fashion-MNIST": fashion_test}
 rows = []
 for (ds_name, model_name), (model, hist) in denoisers.items():
-    m = gen.evaluate_vae(model, tests[ds_name], noise=noise_std, seed=seed)
+    m = metrics.evaluate_vae(model, tests[ds_name], noise=noise_std, seed=seed)
     rows.append({"dataset": ds_name, "model": model_name, "test MSE": m["mse"], "PSNR (dB)": m["psnr"],
                  "train seconds": sum(hist["seconds"])})
 for ds_name, data in tests.items():  # the noisy input itself, as a baseline
     x = data.float()
-    noisy_mse = float((gen.add_noise(x, noise_std, torch.Generator().manual_seed(seed)) - x).pow(2).mean())
+    noisy_mse = float((augment.add_noise(x, noise_std, torch.Generator().manual_seed(seed)) - x).pow(2).mean())
     rows.append({"dataset": ds_name, "model": "noisy input (no model)", "test MSE": noisy_mse,
-                 "PSNR (dB)": gen.psnr(noisy_mse), "train seconds": 0.0})
+                 "PSNR (dB)": metrics.psnr(noisy_mse), "train seconds": 0.0})
 denoise_table = pd.DataFrame(rows).set_index(["dataset", "model"]).sort_index()
 denoise_table.round(4)
 
@@ -229,7 +232,7 @@ def show_rows(rows, title, ncols=8):
 
 for ds_name, data in tests.items():
     x = data.float(slice(0, 8))
-    noisy = gen.add_noise(x, noise_std, torch.Generator().manual_seed(seed + 1))
+    noisy = augment.add_noise(x, noise_std, torch.Generator().manual_seed(seed + 1))
     rows = {"noisy input": noisy}
     for model_name in ("AutoEncoder", "ConvVAE", "ModifiedVAE"):
         model = denoisers[ds_name, model_name][0]
@@ -277,15 +280,15 @@ for arch_name, kind, arch in [("FC", "fcvae", {"latent": latent}), ("conv", "con
 x_show = mnist_test.float(slice(0, 8))
 codes, rows = {}, []
 for name, (model, _) in variants.items():
-    m = gen.evaluate_vae(model, mnist_test, seed=seed)
-    codes[name] = gen.latent_means(model, mnist_test)
+    m = metrics.evaluate_vae(model, mnist_test, seed=seed)
+    codes[name] = latent_space.latent_means(model, mnist_test)
     with torch.no_grad():
         rec = model.reconstruct(mnist_test.float().to(device)).cpu()
     rows.append({"model": name, "test -ELBO (BCE, nats)": m["neg_elbo"], "KL (nats)": m["kl"],
-                 "MSE": m["mse"], "sharpness": float(gen.laplacian_variance(rec).mean()),
+                 "MSE": m["mse"], "sharpness": float(metrics.laplacian_variance(rec).mean()),
                  "active latent dims": int((codes[name].var(0) > 0.01).sum()),
                  "latent 10-NN accuracy": embed.knn_accuracy(codes[name], mnist_test.labels)})
-rows.append({"model": "test images", "sharpness": float(gen.laplacian_variance(mnist_test.float()).mean())})
+rows.append({"model": "test images", "sharpness": float(metrics.laplacian_variance(mnist_test.float()).mean())})
 loss_table = pd.DataFrame(rows).set_index("model")
 loss_table.round(4)
 
@@ -324,7 +327,7 @@ fig.tight_layout()
 # %%
 vae, vae_hist = train_model("convvae-main", "convvae", mnist, conv_arch, test=mnist_test,
                             epochs=epochs, schedule="cosine")
-vae_metrics = gen.evaluate_vae(vae, mnist_test, seed=seed)
+vae_metrics = metrics.evaluate_vae(vae, mnist_test, seed=seed)
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(vae_hist["epoch"], vae_hist["train_loss"], "--o", label="train (training objective)")
 ax.plot(vae_hist["epoch"], vae_hist["test_neg_elbo"], "-o", label="test negative ELBO")
@@ -350,10 +353,10 @@ pd.Series({"test -ELBO (nats)": vae_metrics["neg_elbo"], "  of which BCE": vae_m
 
 # %%
 vae2d, _ = train_model("vae-2d", "fcvae", mnist, {"latent": 2}, epochs=fc_epochs)
-grid_z = gen.latent_grid(15, 0.95)
-grid_images = gen.decode(vae2d, grid_z)
+grid_z = latent_space.latent_grid(15, 0.95)
+grid_images = latent_space.decode(vae2d, grid_z)
 mosaic = grid_images.view(15, 15, 28, 28).permute(0, 2, 1, 3).reshape(15 * 28, 15 * 28)
-z2 = gen.latent_means(vae2d, mnist_test)
+z2 = latent_space.latent_means(vae2d, mnist_test)
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 6.2))
 axes[0].imshow(mosaic, cmap="gray")
@@ -382,7 +385,7 @@ fig.tight_layout()
 
 # %%
 tsne_idx = torch.arange(min(tsne_n, len(mnist_test)))
-z16 = gen.latent_means(vae, mnist_test)
+z16 = latent_space.latent_means(vae, mnist_test)
 ts = embed.tsne(z16[tsne_idx], perplexity=30, method="exact", seed=seed, progress=False)
 knn_latent = embed.knn_accuracy(z16, mnist_test.labels)
 knn_tsne = embed.knn_accuracy(ts.embedding, mnist_test.labels[tsne_idx])
@@ -408,10 +411,10 @@ pd.Series({"10-NN accuracy in the 16-D latent space": knn_latent,
 i0 = int(torch.nonzero(mnist_test.labels == 2)[0])
 i1 = int(torch.nonzero(mnist_test.labels == 7)[0])
 pair = mnist_test.float([i0, i1])
-ends = gen.latent_means(vae, mnist_test.take([i0, i1]))
+ends = latent_space.latent_means(vae, mnist_test.take([i0, i1]))
 steps = 10
 t = torch.linspace(0, 1, steps).view(-1, 1, 1, 1)
-show_rows({"latent path": gen.decode(vae, gen.interpolate(ends[0], ends[1], steps)),
+show_rows({"latent path": latent_space.decode(vae, latent_space.interpolate(ends[0], ends[1], steps)),
            "pixel blend": (1 - t) * pair[0] + t * pair[1]},
           "From a 2 to a 7: interpolating codes vs blending pixels", ncols=steps);
 
@@ -432,14 +435,14 @@ cu.plots.image_grid(samples, ncols=16, size=0.9, suptitle="Conv VAE: 32 samples 
 cvae, _ = train_model("cvae", "cvae", mnist, {"latent": latent}, epochs=fc_epochs)
 style_idx = [int(torch.nonzero(mnist_test.labels == c)[0]) for c in (0, 2, 4, 7)]
 style_src = mnist_test.take(style_idx)
-zs = gen.latent_means(cvae, style_src)
+zs = latent_space.latent_means(cvae, style_src)
 digits = torch.arange(10)
 rows = {}
 for k, i in enumerate(style_idx):
-    rows[f"style of test #{i}"] = gen.decode(cvae, zs[k].expand(10, -1), digits)
+    rows[f"style of test #{i}"] = latent_space.decode(cvae, zs[k].expand(10, -1), digits)
 z_prior = torch.randn(2, latent, generator=torch.Generator().manual_seed(seed))
 for k in range(2):
-    rows[f"prior sample {k + 1}"] = gen.decode(cvae, z_prior[k].expand(10, -1), digits)
+    rows[f"prior sample {k + 1}"] = latent_space.decode(cvae, z_prior[k].expand(10, -1), digits)
 show_rows(rows, "Conditional VAE: one code, decoded as each class 0-9", ncols=10)
 show_rows({"source": style_src.float()}, "the four source images", ncols=4);
 
@@ -458,8 +461,8 @@ known[..., 14:, :] = False
 hidden = ~known.expand_as(x_imp)
 fills = {"zeros": torch.where(known, x_imp, torch.zeros_like(x_imp)),
          "mean training image": torch.where(known, x_imp, mnist.float(slice(0, 5000)).mean(0, keepdim=True)),
-         "conv VAE": gen.impute(vae, x_imp, known, steps=30),
-         "conditional VAE (told the class)": gen.impute(cvae, x_imp, known, y_imp, steps=30)}
+         "conv VAE": latent_space.impute(vae, x_imp, known, steps=30),
+         "conditional VAE (told the class)": latent_space.impute(cvae, x_imp, known, y_imp, steps=30)}
 imputation = pd.Series({name: float((img - x_imp)[hidden].pow(2).mean()) for name, img in fills.items()},
                        name="MSE on the hidden lower half")
 show_rows({"masked input": fills["zeros"], **{k: v for k, v in fills.items() if "VAE" in k},
@@ -490,14 +493,14 @@ plain = variants["conv + BCE"][0]
 g = torch.Generator(device=device)
 gan_rows = []
 for name, model in [("VAE", plain), ("VAE-GAN", vaegan)]:
-    m = gen.evaluate_vae(model, mnist_test, seed=seed)
+    m = metrics.evaluate_vae(model, mnist_test, seed=seed)
     with torch.no_grad():
         smp = model.sample(1000, generator=g.manual_seed(seed)).cpu()
         rec = model.reconstruct(mnist_test.float(slice(0, 1000)).to(device)).cpu()
     gan_rows.append({"model": name, "test -ELBO (nats)": m["neg_elbo"], "test MSE": m["mse"],
-                     "sample sharpness": float(gen.laplacian_variance(smp).mean()),
-                     "reconstruction sharpness": float(gen.laplacian_variance(rec).mean())})
-gan_rows.append({"model": "test images", "sample sharpness": float(gen.laplacian_variance(mnist_test.float()).mean())})
+                     "sample sharpness": float(metrics.laplacian_variance(smp).mean()),
+                     "reconstruction sharpness": float(metrics.laplacian_variance(rec).mean())})
+gan_rows.append({"model": "test images", "sample sharpness": float(metrics.laplacian_variance(mnist_test.float()).mean())})
 gan_table = pd.DataFrame(gan_rows).set_index("model")
 with torch.no_grad():
     show_rows({"VAE samples": plain.sample(10, generator=g.manual_seed(seed + 1)).cpu(),
@@ -534,14 +537,14 @@ gan_table.round(4)
 # strokes (pixels above 0.3) compared with the share of the outside area the strokes cover.
 
 # %%
-net = gen.MeanReconstruction(vae)
+net = V.MeanReconstruction(vae)
 r0, c0, s = box
 n_attr = min(200, len(mnist_test))
 x_attr = mnist_test.float(slice(0, n_attr)).to(device)
-guided = gen.area_guided_backprop(vae, x_attr, box).cpu()
-cams = {layer: GradCAM(net, f"vae.features.{layer}")(x_attr, target=gen.area_target(box)).cpu()
+guided = regions.area_guided_backprop(vae, x_attr, box).cpu()
+cams = {layer: GradCAM(net, f"vae.features.{layer}")(x_attr, target=regions.area_target(box)).cpu()
         for layer in ("relu1", "relu2")}
-inside = gen.box_mask(box)
+inside = regions.box_mask(box)
 ink = x_attr[:, 0].cpu() > 0.3
 outside_ink_area = float((ink & ~inside).sum() / ((~inside).sum() * n_attr))
 
@@ -553,11 +556,11 @@ def ink_share(attr):
 
 
 area_table = pd.DataFrame([
-    {"attribution": "area guided backprop", "mass outside the square": float(gen.mass_outside(guided, box).mean()),
+    {"attribution": "area guided backprop", "mass outside the square": float(regions.mass_outside(guided, box).mean()),
      "outside mass on strokes": ink_share(guided)},
-    {"attribution": "area Grad-CAM, features.relu1 (14×14)", "mass outside the square": float(gen.mass_outside(cams["relu1"], box).mean()),
+    {"attribution": "area Grad-CAM, features.relu1 (14×14)", "mass outside the square": float(regions.mass_outside(cams["relu1"], box).mean()),
      "outside mass on strokes": ink_share(cams["relu1"])},
-    {"attribution": "area Grad-CAM, features.relu2 (7×7)", "mass outside the square": float(gen.mass_outside(cams["relu2"], box).mean()),
+    {"attribution": "area Grad-CAM, features.relu2 (7×7)", "mass outside the square": float(regions.mass_outside(cams["relu2"], box).mean()),
      "outside mass on strokes": ink_share(cams["relu2"])},
     {"attribution": "reference: uniform map / stroke share of the outside area",
      "mass outside the square": 1 - s * s / 784, "outside mass on strokes": outside_ink_area},

@@ -31,7 +31,9 @@ import pandas as pd
 import torch
 
 import course_utils as cu
-from course_utils import segmentation as seg
+from course_utils import metrics, recipes
+from course_utils.data import scenes
+from course_utils.explain import regions
 from course_utils.explain.gradcam import GradCAM
 from course_utils.models import summary
 from course_utils.models.fcn import build_fcn
@@ -57,8 +59,8 @@ n_train = n_train or cu.config.pick(96, 2000)
 n_test = n_test or cu.config.pick(32, 1000)
 epochs = epochs or cu.config.pick(1, 12)
 device = cu.device()
-train = seg.scene_data(source, "train", n_train, canvas=canvas, seed=seed)
-test = seg.scene_data(source, "test", n_test, canvas=canvas, seed=seed)
+train = scenes.scene_data(source, "train", n_train, canvas=canvas, seed=seed)
+test = scenes.scene_data(source, "test", n_test, canvas=canvas, seed=seed)
 classes = train.classes
 print(f"mode: {cu.config.mode()}, device: {device}, train: {len(train)} scenes, "
       f"test: {len(test)} scenes, epochs: {epochs}")
@@ -75,7 +77,7 @@ print(f"mode: {cu.config.mode()}, device: {device}, train: {len(train)} scenes, 
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.4))
 for j in range(8):
     axes[0, j].imshow(train.images[j, 0], cmap="gray")
-    axes[1, j].imshow(seg.colorize(train.labels[j], len(classes)))
+    axes[1, j].imshow(cu.plots.colorize(train.labels[j], len(classes)))
     names = [classes[int(c) + 1] for c in train.info["item_classes"][j] if c >= 0]
     axes[0, j].set_title("\n".join(names), fontsize=7)
 for ax in axes.flat:
@@ -129,7 +131,7 @@ summary(build_fcn("vgg", "fcn8", len(classes)), (1, canvas, canvas)).query("para
 # ## Training
 #
 # Each network minimises the cross-entropy averaged over all pixels, with Adam
-# ($\alpha = 2 \cdot 10^{-3}$, decayed to zero along a cosine). `seg.train_fcn` trains once and caches the weights under a hash of
+# ($\alpha = 2 \cdot 10^{-3}$, decayed to zero along a cosine). `recipes.train_fcn` trains once and caches the weights under a hash of
 # the configuration. The curves show the per-pixel loss and accuracy.
 
 # %%
@@ -137,7 +139,7 @@ runs = [("vgg", "fcn32"), ("vgg", "fcn8"), ("alexnet", "fcn32"), ("alexnet", "fc
 models, histories = {}, {}
 for enc, head in runs:
     key = f"{enc} {head}"
-    models[key], histories[key] = seg.train_fcn(enc, head, train, test, epochs=epochs, lr=lr,
+    models[key], histories[key] = recipes.train_fcn(enc, head, train, test, epochs=epochs, lr=lr,
                                                 batch_size=batch_size, seed=seed)
 cu.plots.plot_histories(histories, title="FCNs on Fashion-MNIST scenes (per-pixel)");
 
@@ -150,7 +152,7 @@ cu.plots.plot_histories(histories, title="FCNs on Fashion-MNIST scenes (per-pixe
 # \text{truth}|}$.
 
 # %%
-evals = {key: seg.evaluate(m, test) for key, m in models.items()}
+evals = {key: metrics.evaluate(m, test) for key, m in models.items()}
 table = pd.DataFrame([{"encoder": k.split()[0], "head": k.split()[1],
                        "pixel acc": r["pixel_acc"], "mean class acc": r["mean_class_acc"],
                        "mean IoU": r["mean_iou"], "epochs": epochs,
@@ -190,7 +192,7 @@ print(f"VGG FCN-8 wrong pixels: {float(wrong / cm.sum()):.1%} of all; of those, 
 
 # %%
 show = torch.arange(8)
-seg.plot_predictions(test.images[show], test.labels[show],
+cu.plots.plot_predictions(test.images[show], test.labels[show],
                      {"VGG FCN-32": evals["vgg fcn32"]["pred"][show],
                       "VGG FCN-8": evals["vgg fcn8"]["pred"][show]},
                      classes, n=8, suptitle="Test scenes: truth and the errors of FCN-32 and FCN-8");
@@ -205,10 +207,10 @@ seg.plot_predictions(test.images[show], test.labels[show],
 # - **Drawing at an output stride.** An FCN decides on a grid of stride $s$ and upsamples.
 #   Give it the *true* class shares of every $s \times s$ cell, upsample them bilinearly (as
 #   its upsampler starts) and take the arg-max: the mean IoU of that is what the output
-#   resolution alone allows (`seg.stride_reference`). It is a reference, not a strict
+#   resolution alone allows (`metrics.stride_reference`). It is a reference, not a strict
 #   ceiling, since a learned upsampler can draw some shape inside a cell.
 # - **Naming.** Give each item the label most of its visible pixels received
-#   (`seg.item_votes`) and paint that label on the item's true outline (`seg.paint_items`):
+#   (`metrics.item_votes`) and paint that label on the item's true outline (`metrics.paint_items`):
 #   the mean IoU of that is what the network's naming allows if it drew every outline
 #   exactly.
 #
@@ -217,16 +219,16 @@ seg.plot_predictions(test.images[show], test.labels[show],
 
 # %%
 strides = [1, 2, 4, 8, 16, 32]
-ref_scores = {s: seg.scores(seg.confusion(seg.stride_reference(test.labels, len(classes), s),
+ref_scores = {s: metrics.scores(metrics.confusion(metrics.stride_reference(test.labels, len(classes), s),
                                           test.labels, len(classes))) for s in strides}
 reference = {s: r["mean_iou"] for s, r in ref_scores.items()}
 masks = test.info["masks"]
 rows = []
 for key, m in models.items():
-    votes = seg.item_votes(evals[key]["pred"], masks)
-    named = seg.scores(seg.confusion(seg.paint_items(votes, masks), test.labels, len(classes)))
+    votes = metrics.item_votes(evals[key]["pred"], masks)
+    named = metrics.scores(metrics.confusion(metrics.paint_items(votes, masks), test.labels, len(classes)))
     rows.append({"model": key, "output stride": m.out_stride, "mean IoU": evals[key]["mean_iou"],
-                 "items named right": seg.items_named_right(votes, test.info["item_classes"]),
+                 "items named right": metrics.items_named_right(votes, test.info["item_classes"]),
                  "own names, true outlines": named["mean_iou"],
                  "true shares at its stride": reference[m.out_stride]})
 limits = pd.DataFrame(rows).set_index("model")
@@ -305,14 +307,14 @@ if not bool(region.any()):
 x = test.float([scene]).to(device)
 layers = {"pool3 (stride 8)": net.encoder.stages[2], "pool4 (stride 16)": net.encoder.stages[3],
           "pool5 (stride 32)": net.encoder.stages[4]}
-cams = {name: GradCAM(net, layer)(x, target=seg.region_target(cls, region))[0].cpu()
+cams = {name: GradCAM(net, layer)(x, target=regions.region_target(cls, region))[0].cpu()
         for name, layer in layers.items()}
 
 fig, axes = plt.subplots(1, 2 + len(cams), figsize=(3 * (2 + len(cams)), 3.2))
 axes[0].imshow(test.images[scene, 0], cmap="gray")
 axes[0].contour(region.numpy(), levels=[0.5], colors="yellow", linewidths=1)
 axes[0].set_title(f"region labelled '{classes[cls]}'")
-axes[1].imshow(seg.colorize(pred[scene], len(classes)))
+axes[1].imshow(cu.plots.colorize(pred[scene], len(classes)))
 axes[1].set_title("FCN-8 prediction")
 for ax, (name, cam) in zip(axes[2:], cams.items()):
     cu.plots.heatmap_overlay(test.float(scene)[0], cam, ax=ax, title=f"Grad-CAM at {name}")
@@ -331,7 +333,7 @@ pd.Series(inside, name="mean heat inside the region / mean heat overall").round(
 #
 # ## Pascal VOC, for readers who have it
 #
-# The same code segments Pascal VOC 2012: `seg.load_voc(root, split, size)` reads it through
+# The same code segments Pascal VOC 2012: `scenes.load_voc(root, split, size)` reads it through
 # `torchvision.datasets.VOCSegmentation` into tensors (RGB images, labels 0–20 and 255 for
 # the "void" borders, to be ignored by the loss and the metrics); `build_fcn(...,
 # in_channels=3, num_classes=21)` and `F.cross_entropy(..., ignore_index=255)` do the rest.
@@ -340,7 +342,7 @@ pd.Series(inside, name="mean heat inside the region / mean heat overall").round(
 
 # %%
 try:
-    voc = seg.load_voc(split="val", size=128, subset=8)
+    voc = scenes.load_voc(split="val", size=128, subset=8)
     print(f"Pascal VOC found: {len(voc)} validation images loaded as {tuple(voc.images.shape)}")
 except cu.data.DataMissingError as err:
     print("Pascal VOC is not available here, so this chapter uses the generated scenes.\n", err)

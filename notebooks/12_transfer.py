@@ -31,7 +31,8 @@ import pandas as pd
 import torch
 
 import course_utils as cu
-from course_utils import transfer as tr
+from course_utils.data import augment
+from course_utils.models import transfer
 from course_utils.embed import knn_accuracy, tsne
 from course_utils.explain.gradcam import GradCAM
 from course_utils.models import count_params
@@ -67,9 +68,9 @@ device = cu.device()
 
 full_train = cu.data.load("fashion-mnist", "train")
 full_test = cu.data.load("fashion-mnist", "test")
-source = tr.label_budget(tr.split_classes(full_train, source_classes), source_per_class, seed=seed)
-target_pool = tr.split_classes(full_train, target_classes)
-target_test = tr.split_classes(full_test, target_classes)
+source = cu.data.label_budget(cu.data.split_classes(full_train, source_classes), source_per_class, seed=seed)
+target_pool = cu.data.split_classes(full_train, target_classes)
+target_test = cu.data.split_classes(full_test, target_classes)
 if fast:
     target_test = target_test.subset(300, seed=seed)
 curve_test = target_test.subset(cu.config.pick(100, 1000), seed=seed + 1)  # for per-epoch curves
@@ -87,7 +88,7 @@ print(f"mode: {cu.config.mode()}, device: {device}; source task: {len(source)} i
 # labels: different classes, same kind of images.
 
 # %%
-main_data = tr.label_budget(target_pool, main_budget, seed=seed)
+main_data = cu.data.label_budget(target_pool, main_budget, seed=seed)
 picks = torch.cat([torch.nonzero(main_data.labels == c).flatten()[:6] for c in range(5)])
 cu.plots.image_grid(main_data.float(picks), [main_data.classes[int(main_data.labels[i])] for i in picks],
                     ncols=6, suptitle=f"Part of the target training set ({main_budget} images per class)");
@@ -123,21 +124,21 @@ def source_config():
 
 
 source_net, source_hist = cu.cache.train_or_load(
-    "ch12-source", source_config(), lambda: tr.SmallCNN(len(source_classes)),
+    "ch12-source", source_config(), lambda: transfer.SmallCNN(len(source_classes)),
     lambda m: cu.train.fit(m, source, None, epochs=source_epochs, optimizer="adam", lr=lr,
                            batch_size=64, seed=seed, desc="source"))
-source_acc = cu.train.evaluate(source_net, tr.split_classes(full_test, source_classes))[1]
+source_acc = cu.train.evaluate(source_net, cu.data.split_classes(full_test, source_classes))[1]
 print(f"source network: test accuracy {source_acc:.3f} on the five source classes")
 
 # %%
 def build(variant):
     """A fresh network for ``variant``; transferred ones start from the source network."""
     if variant == "scratch" or variant == "augmentation":
-        return tr.SmallCNN(5)
+        return transfer.SmallCNN(5)
     if variant == "dropout + BatchNorm":
-        return tr.SmallCNN(5, batchnorm=True, dropout=0.3)
-    model = tr.new_head(copy.deepcopy(source_net).cpu(), 5)
-    tr.freeze(model, ("head",) if variant == "transfer (frozen)" else ("block2", "head"))
+        return transfer.SmallCNN(5, batchnorm=True, dropout=0.3)
+    model = transfer.new_head(copy.deepcopy(source_net).cpu(), 5)
+    transfer.freeze(model, ("head",) if variant == "transfer (frozen)" else ("block2", "head"))
     return model
 
 
@@ -149,7 +150,7 @@ def run(variant, data, epochs, batch_size, run_seed, curves=False, snapshots=())
         f"ch12-{variant.replace(' ', '_')}", cfg, lambda: build(variant),
         lambda m: cu.train.fit(m, data, curve_test if curves else None, epochs=epochs, optimizer="adam",
                                lr=lr, batch_size=batch_size, seed=run_seed, snapshot_epochs=snapshots,
-                               transform=tr.default_augmentation() if variant == "augmentation" else None,
+                               transform=augment.default_augmentation() if variant == "augmentation" else None,
                                desc=variant))
 
 
@@ -173,7 +174,7 @@ for v in variants:
     test_acc = cu.train.evaluate(main_models[v], target_test)[1]
     rows.append({"variant": v, "train acc": h.train_acc[-1], "test acc": test_acc,
                  "train-test gap": h.train_acc[-1] - test_acc,
-                 "trainable share": tr.trainable_fraction(build(v)),
+                 "trainable share": transfer.trainable_fraction(build(v)),
                  "s / epoch": np.mean(h.seconds)})
 remedies = pd.DataFrame(rows).set_index("variant")
 remedies.round(3)
@@ -188,7 +189,7 @@ remedies.round(3)
 sweep = []
 for budget in budgets:
     for s in sweep_seeds:
-        data = tr.label_budget(target_pool, budget, seed=s)
+        data = cu.data.label_budget(target_pool, budget, seed=s)
         epochs = max(1, round(sweep_steps / -(-len(data) // 10)))
         for v in ["scratch", "transfer (frozen)", "fine-tune last block"]:
             m, h = run(v, data, epochs, 10, s)
@@ -272,7 +273,7 @@ fig.tight_layout()
 # ## ImageNet-pretrained ResNet-18, for readers who have the weights
 #
 # The classic recipe is a ResNet-18 pretrained on ImageNet with its last layer (`fc`)
-# replaced and everything else frozen. `tr.resnet18_transfer(num_classes, weights=...)`
+# replaced and everything else frozen. `transfer.resnet18_transfer(num_classes, weights=...)`
 # builds exactly that (grey images are repeated to three channels, resized and normalised
 # with ImageNet's statistics). **The ImageNet weights are not available on the machine that
 # built this book**, so below it is built with random weights, only to show what is
@@ -280,10 +281,10 @@ fig.tight_layout()
 # real thing.
 
 # %%
-resnet, note = tr.resnet18_transfer(5, weights=None, size=64)
+resnet, note = transfer.resnet18_transfer(5, weights=None, size=64)
 print(note)
 print(f"trainable parameters: {count_params(resnet, trainable_only=True):,} of "
-      f"{count_params(resnet):,} ({tr.trainable_fraction(resnet):.2%}); "
+      f"{count_params(resnet):,} ({transfer.trainable_fraction(resnet):.2%}); "
       f"output for 2 images: {tuple(resnet(target_test.float(slice(0, 2))).shape)}")
 
 # %% [markdown]

@@ -14,6 +14,13 @@ if "COURSE_DATA" not in os.environ and SHARED.exists():
     os.environ["COURSE_DATA"] = str(SHARED)
 
 
+@pytest.fixture(autouse=True)
+def _settings_follow_environment():
+    """A test's ``config.set_fast``/``override`` ends with the test."""
+    yield
+    cu.config.clear_overrides()
+
+
 @pytest.fixture
 def tmp_course(tmp_path, monkeypatch):
     """Point the cache and results folders at a temporary directory."""
@@ -41,3 +48,18 @@ def toy_data():
     images[labels == 0, :, :, :14] += 150
     images[labels == 1, :, :, 14:] += 150
     return cu.data.TensorData(images.clamp(0, 255).to(torch.uint8), labels, ["left", "right"], "toy")
+
+
+@pytest.fixture(scope="module")
+def net():
+    """An untrained chapter-5 LeNet for 16x16 grey images, in eval mode (explain tests)."""
+    from course_utils.models.cifar import CifarLeNet
+
+    torch.manual_seed(0)
+    return CifarLeNet(size=16).eval()
+
+
+@pytest.fixture(scope="session")
+def grey16():
+    """``grey16(n)``: ``n`` random 16x16 grey images, the same every time (seed 1)."""
+    return lambda n: torch.rand(n, 1, 16, 16, generator=torch.Generator().manual_seed(1))

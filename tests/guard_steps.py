@@ -10,9 +10,9 @@ import sys
 
 import torch
 
-import course_utils.transfer as transfer
-from course_utils import augment, data
-from course_utils.models import fcn, localizer, rnn, vae, zoo
+from course_utils import data
+from course_utils.data import augment
+from course_utils.models import fcn, localizer, rnn, transfer, vae, zoo
 from course_utils.models.cifar import CifarLeNet
 from course_utils.models.lenet import LeNet5, MyNet
 
@@ -38,9 +38,9 @@ NETWORKS = {
     "ch11 FCN-8 VGG": (lambda: fcn.build_fcn("vgg", "fcn8"), (1, 64, 64), None),
     "ch11 FCN-32 AlexNet": (lambda: fcn.build_fcn("alexnet", "fcn32"), (1, 64, 64), None),
     "ch12 SmallCNN": (lambda: transfer.SmallCNN(num_classes=5), (1, 28, 28),
-                      transfer.default_augmentation()),
+                      augment.default_augmentation()),
     "ch12 ResNet-18": (lambda: transfer.resnet18_transfer(5, train_last_block=True)[0], (1, 28, 28),
-                       transfer.default_augmentation()),
+                       augment.default_augmentation()),
     **{f"ch10 {kind}": (lambda kind=kind: vae.build(kind), (1, 28, 28), None) for kind in vae.MODELS},
 }
 

@@ -259,7 +259,7 @@ class Discriminator(nn.Module):
 class VAEGAN(_Base):
     """A conv VAE plus a discriminator that judges its reconstructions and prior samples
     (chapter 10). ``forward``/``encode``/``decode`` are the VAE's; ``discriminator`` is trained
-    by :func:`course_utils.generative.fit_vaegan`."""
+    by :func:`course_utils.train_vae.fit_vaegan`."""
 
     def __init__(self, latent: int = 32, channels: tuple[int, int] = (32, 64), hidden: int = 256,
                  disc_channels: tuple[int, int] = (32, 64)):
@@ -323,3 +323,21 @@ def vae_loss(out: VAEOutput, target: torch.Tensor, recon: str = "bce", beta: flo
     r = reconstruction_error(out.logits, target, recon).mean()
     kl = kl_divergence(out.mu, out.logvar).mean()
     return {"loss": r + beta * kl, "recon": r, "kl": kl}
+
+
+class MeanReconstruction(nn.Module):
+    """Wrap a VAE as ``x -> sigmoid(decode(mu(x)))``: a deterministic image-to-image network
+    that attribution methods can treat like any model (chapter 10)."""
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, _ = self.vae.encode(x)
+        return torch.sigmoid(self.vae.decode(mu))
+
+
+def model_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None):
+    """``(x, y)`` for a conditional model, ``(x, None)`` for any other (chapter 10)."""
+    return (x, y) if getattr(model, "conditional", False) else (x, None)

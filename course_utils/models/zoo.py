@@ -18,7 +18,7 @@ from .. import cache as _cache
 from .. import config as _config
 from .. import data as _data
 from .. import train as _train
-from ..augment import random_shift  # noqa: F401  (chapter 2's augmentation, kept importable here)
+from ..data.augment import random_shift  # noqa: F401  (chapter 2's augmentation, kept importable here)
 
 
 def _check_input(x: torch.Tensor, channels: int, min_size: int, who: str) -> None:

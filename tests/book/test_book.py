@@ -14,8 +14,9 @@ import threading
 
 import pytest
 
-from course_utils import config, results, runner
-from course_utils.reports import HEADLINES
+from course_utils import config
+from course_utils.book import results, runner
+from course_utils.book.reports import HEADLINES
 
 # the first test builds the book (every chapter in fast mode): more than the suite's 600 s default
 pytestmark = pytest.mark.timeout(2400)

@@ -1,8 +1,9 @@
 """The generated Results and Execution-status pages."""
 import json
 
-from course_utils import bookpages, results, runner
-from course_utils.reports import HEADLINES
+from course_utils.book import pages as bookpages
+from course_utils.book import results, runner
+from course_utils.book.reports import HEADLINES
 
 
 def test_every_headline_names_a_chapter():

@@ -13,14 +13,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return CifarLeNet(size=16).eval()
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+def images(grey16):
+    return grey16(4)
 
 
 class UpTo(nn.Module):

@@ -9,6 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 
 from course_utils import embed
+from course_utils.embed.tsne import _Fast
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +216,7 @@ def test_fast_gradient_close_to_exact():
     exact = embed.kl_gradient(P, Y)
     errors = []
     for npu in (1.0, 3.0, 6.0):      # nodes per unit of the map: coarse, the default, finer
-        fast, kl = embed._Fast(rows, cols, vals, n, torch.float64, nodes_per_unit=npu)(Y, True)
+        fast, kl = _Fast(rows, cols, vals, n, torch.float64, nodes_per_unit=npu)(Y, True)
         errors.append(float((fast - exact).norm() / exact.norm()))
         assert abs(kl - embed.kl_divergence(P, Y)) / kl < 1e-2
     assert errors[1] < 1e-2 and errors[2] < 1e-3

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from course_utils import config, data, fetch
+from course_utils import config, data
+from course_utils.data import fetch
 
 
 def test_needed_datasets_per_chapter():

@@ -13,8 +13,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from course_utils import runner
-from course_utils.__main__ import KERNEL_NAME, install_kernel
+from course_utils.book import runner
+from course_utils.book.cli import KERNEL_NAME, install_kernel
 
 
 def _free_port() -> int:

@@ -17,14 +17,8 @@ from course_utils.models.cifar import CifarLeNet
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return CifarLeNet(size=16).eval()
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+def images(grey16):
+    return grey16(3)
 
 
 def hooks(model):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from course_utils import results
+from course_utils.book import results
 
 
 def test_record_and_load_all(tmp_course, monkeypatch):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from course_utils import results, runner
-from course_utils.__main__ import main
+from course_utils.book import results, runner
+from course_utils.book.cli import main
 
 # pre-commit (.pre-commit-config.yaml) runs the same command on every commit
 STRIP = ".venv/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb"
@@ -42,7 +42,7 @@ def test_data_check_cli(capsys):
 
 
 def test_results_cli_json(tmp_course, monkeypatch, capsys):
-    from course_utils import results
+    from course_utils.book import results
     results.begin("98_cli")
     results.record("x", 1.5)
     assert main(["results", "--json"]) == 0

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import runner
-from course_utils.__main__ import main
+from course_utils.book import runner
+from course_utils.book.cli import main
 
-REPO = Path(runner.__file__).resolve().parents[1]
+REPO = Path(runner.__file__).resolve().parents[2]
 PARAMS = ("from typing import Optional\n\nfast: Optional[bool] = None  # fast mode\n"
           "size: int = 3  # (≥ 1) a size\nsleep: float = 0.0  # (≥ 0) seconds to sleep\n"
           "sizes: list[int] = [1, 2]  # sizes\nbox: tuple[int, int] = (1, 2)  # a pair")
@@ -108,7 +108,8 @@ def _runner(folder: Path, *args: str) -> subprocess.Popen:
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from course_utils import runner, __main__
+        from course_utils import __main__
+        from course_utils.book import runner
         runner.NOTEBOOK_DIR = Path({str(folder)!r})
         sys.exit(__main__.main(["run", *{list(args)!r}]))
     """)

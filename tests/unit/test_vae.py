@@ -6,8 +6,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_utils import generative as gen
-from course_utils.data import TensorData
+from course_utils import metrics, recipes, train_vae
+from course_utils.data import TensorData, augment
+from course_utils.embed import latent as latent_space
+from course_utils.explain import regions
 from course_utils.models import vae as V
 
 ARCHS = [("ae", {"latent": 8}), ("fcvae", {"latent": 4, "hidden": (32,)}),
@@ -135,7 +137,7 @@ def test_loss_falls_on_tiny_subset(kind, arch):
     data = tiny_data(64)
     torch.manual_seed(0)
     model = V.build(kind, **arch)
-    hist = gen.fit_vae(model, data, data, epochs=8, lr=1e-2, batch_size=16, progress=False)
+    hist = train_vae.fit_vae(model, data, data, epochs=8, lr=1e-2, batch_size=16, progress=False)
     assert hist["train_loss"][-1] < 0.75 * hist["train_loss"][0]
     assert hist["test_neg_elbo"][-1] < hist["test_neg_elbo"][0]
     assert len(hist["seconds"]) == 8 and not model.training
@@ -144,12 +146,12 @@ def test_loss_falls_on_tiny_subset(kind, arch):
 def test_vaegan_trains_and_returns_parts():
     data = tiny_data(32)
     model = V.VAEGAN(latent=4, channels=(4, 8), hidden=16, disc_channels=(4, 8))
-    hist = gen.fit_vaegan(model, data, data, epochs=3, batch_size=16, progress=False)
+    hist = train_vae.fit_vaegan(model, data, data, epochs=3, batch_size=16, progress=False)
     for key in ("train_d_loss", "train_adv", "train_recon", "test_neg_elbo"):
         assert len(hist[key]) == 3 and all(math.isfinite(v) for v in hist[key])
     assert hist["train_recon"][-1] < hist["train_recon"][0]
     with pytest.raises(TypeError, match="VAEGAN"):
-        gen.fit_vaegan(V.ConvVAE(4, (4, 8), 8), data)
+        train_vae.fit_vaegan(V.ConvVAE(4, (4, 8), 8), data)
 
 
 def test_training_is_deterministic_and_denoising_runs():
@@ -157,23 +159,23 @@ def test_training_is_deterministic_and_denoising_runs():
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
-        runs.append(gen.fit_vae(V.FCVAE(3, (16,)), data, data, epochs=2, batch_size=8, noise=0.3,
+        runs.append(train_vae.fit_vae(V.FCVAE(3, (16,)), data, data, epochs=2, batch_size=8, noise=0.3,
                                 schedule="cosine", seed=5, progress=False))
     assert runs[0]["train_loss"] == runs[1]["train_loss"]
     assert runs[0]["test_neg_elbo"] == runs[1]["test_neg_elbo"]
     with pytest.raises(ValueError, match="schedule"):
-        gen.fit_vae(V.FCVAE(3, (16,)), data, epochs=1, schedule="step")
+        train_vae.fit_vae(V.FCVAE(3, (16,)), data, epochs=1, schedule="step")
 
 
 def test_evaluate_vae_parts():
     data = tiny_data(20)
     model = V.FCVAE(3, (16,))
-    m = gen.evaluate_vae(model, data, batch_size=7)
+    m = metrics.evaluate_vae(model, data, batch_size=7)
     assert math.isclose(m["neg_elbo"], m["bce"] + m["kl"], rel_tol=1e-9)
     assert math.isclose(m["psnr"], 10 * math.log10(1 / m["mse"]), rel_tol=1e-9)
-    assert gen.evaluate_vae(model, data, seed=3) == gen.evaluate_vae(model, data, seed=3)
-    assert gen.evaluate_vae(V.AutoEncoder(4), data)["kl"] == 0.0
-    noisy = gen.evaluate_vae(model, data, noise=0.5)
+    assert metrics.evaluate_vae(model, data, seed=3) == metrics.evaluate_vae(model, data, seed=3)
+    assert metrics.evaluate_vae(V.AutoEncoder(4), data)["kl"] == 0.0
+    noisy = metrics.evaluate_vae(model, data, noise=0.5)
     assert noisy["mse"] != m["mse"]
 
 
@@ -182,35 +184,35 @@ def test_train_or_load_uses_cache(tmp_path, monkeypatch):
     data = tiny_data(16)
     calls = []
     kw = dict(arch={"latent": 3, "hidden": (8,)}, epochs=1, batch_size=8, progress=False)
-    m1, h1 = gen.train_or_load("t", "fcvae", data, **kw)
-    m2, h2 = gen.train_or_load("t", "fcvae", data, **kw)
+    m1, h1 = recipes.train_or_load_vae("t", "fcvae", data, **kw)
+    m2, h2 = recipes.train_or_load_vae("t", "fcvae", data, **kw)
     assert h1["train_loss"] == h2["train_loss"]
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu())
     assert len(list(tmp_path.glob("t-*.pt"))) == 1
-    gen.train_or_load("t", "fcvae", tiny_data(16, seed=1), **kw)      # other data: new entry
+    recipes.train_or_load_vae("t", "fcvae", tiny_data(16, seed=1), **kw)      # other data: new entry
     assert len(list(tmp_path.glob("t-*.pt"))) == 2
     del calls
 
 
 def test_metrics_and_latent_helpers():
     flat = torch.full((2, 1, 28, 28), 0.4)
-    assert torch.allclose(gen.laplacian_variance(flat), torch.zeros(2))
+    assert torch.allclose(metrics.laplacian_variance(flat), torch.zeros(2))
     edges = torch.zeros(1, 1, 28, 28)
     edges[..., ::2] = 1.0
-    assert gen.laplacian_variance(edges) > gen.laplacian_variance(F.avg_pool2d(edges, 3, 1, 1))
+    assert metrics.laplacian_variance(edges) > metrics.laplacian_variance(F.avg_pool2d(edges, 3, 1, 1))
     with pytest.raises(ValueError, match="grey images"):
-        gen.laplacian_variance(torch.zeros(1, 3, 8, 8))
-    assert math.isclose(gen.psnr(0.01), 20.0)
-    grid = gen.latent_grid(5, 0.9)
+        metrics.laplacian_variance(torch.zeros(1, 3, 8, 8))
+    assert math.isclose(metrics.psnr(0.01), 20.0)
+    grid = latent_space.latent_grid(5, 0.9)
     assert grid.shape == (25, 2) and torch.allclose(grid[12], torch.zeros(2), atol=1e-6)
     assert grid[0, 0] < 0 < grid[0, 1]                   # top-left: z1 small, z2 large
-    path = gen.interpolate(torch.zeros(3), torch.ones(3), 5)
+    path = latent_space.interpolate(torch.zeros(3), torch.ones(3), 5)
     assert path.shape == (5, 3) and torch.equal(path[0], torch.zeros(3)) and torch.equal(path[-1], torch.ones(3))
     x = torch.rand(4, 1, 28, 28)
-    noisy = gen.add_noise(x, 0.5, torch.Generator().manual_seed(0))
+    noisy = augment.add_noise(x, 0.5, torch.Generator().manual_seed(0))
     assert noisy.min() >= 0 and noisy.max() <= 1 and not torch.equal(noisy, x)
-    assert gen.mask_lower_half(x)[..., 14:, :].abs().sum() == 0
+    assert augment.mask_lower_half(x)[..., 14:, :].abs().sum() == 0
 
 
 def test_impute_keeps_known_pixels():
@@ -219,7 +221,7 @@ def test_impute_keeps_known_pixels():
     x = torch.rand(3, 1, 28, 28)
     known = torch.zeros(1, 1, 28, 28, dtype=torch.bool)
     known[..., :14, :] = True
-    out = gen.impute(model, x, known, steps=3)
+    out = latent_space.impute(model, x, known, steps=3)
     assert torch.equal(out[..., :14, :], x[..., :14, :])
     with torch.no_grad():
         assert not torch.equal(out[..., 14:, :], torch.zeros_like(out[..., 14:, :]))
@@ -232,21 +234,21 @@ def test_area_attribution():
     flags = [p.requires_grad for p in model.parameters()]
     x = torch.rand(2, 1, 28, 28)
     box = (6, 10, 8)
-    attr = gen.area_guided_backprop(model, x, box)
+    attr = regions.area_guided_backprop(model, x, box)
     assert attr.shape == (2, 28, 28)
     assert model.training and [p.requires_grad for p in model.parameters()] == flags
     assert all(p.grad is None for p in model.parameters())
     assert not any(m._backward_hooks for m in model.modules() if isinstance(m, nn.ReLU))
     # without the guided rule the same routine is the plain gradient of the square's sum
-    net = gen.MeanReconstruction(model).eval()
+    net = V.MeanReconstruction(model).eval()
     xg = x.clone().requires_grad_(True)
-    gen.area_target(box)(net(xg)).sum().backward()
+    regions.area_target(box)(net(xg)).sum().backward()
     plain = xg.grad[:, 0]
     assert not torch.allclose(attr, plain)          # guided rule changes it
     # mass_outside: 0 for a map inside the square, 1 for one outside it
     m = torch.zeros(2, 28, 28)
     m[0, 7, 11] = 1.0
     m[1, 0, 0] = -2.0
-    assert torch.allclose(gen.mass_outside(m, box), torch.tensor([0.0, 1.0]))
+    assert torch.allclose(regions.mass_outside(m, box), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="does not fit"):
-        gen.box_mask((24, 0, 8))
+        regions.box_mask((24, 0, 8))

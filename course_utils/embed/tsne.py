@@ -1,8 +1,7 @@
-"""PCA and t-SNE written from scratch, and scores for embeddings (chapters 3 and 4).
+"""t-SNE written from scratch, exact and fast, with the perplexity search (chapter 4).
 
-Both follow scikit-learn's conventions so the two can be compared number for number:
-:func:`pca` uses the ``svd_flip`` sign rule (the largest entry of every component is
-positive); :func:`tsne` uses scikit-learn's defaults and optimisation schedule (perplexity 30,
+It follows scikit-learn's conventions so the two can be compared number for number:
+:func:`tsne` uses scikit-learn's defaults and optimisation schedule (perplexity 30,
 early exaggeration 12 for 250 iterations at momentum 0.5, then momentum 0.8, per-parameter
 gains, ``learning_rate="auto"`` = max(N / 12 / 4, 50), PCA initialisation scaled so its first
 column has standard deviation 1e-4).
@@ -22,129 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-MACHINE_EPSILON = float(np.finfo(np.double).eps)
-
-
-# ----------------------------------------------------------------------------- helpers
-def _as_tensor(X, dtype=torch.float64, name: str = "X") -> torch.Tensor:
-    if isinstance(X, np.ndarray):
-        X = torch.from_numpy(np.ascontiguousarray(X))
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(X).__name__}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (samples x features), got shape {tuple(X.shape)}")
-    if not torch.is_floating_point(X):
-        X = X.to(torch.float64)
-    X = X.detach().to("cpu", dtype)
-    if not torch.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return X
-
-
-def _count(value, name: str, low: int, high: int | None = None, why: str = "") -> int:
-    """An integer ``value`` in [low, high], else a clear error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"between {low} and {high}{why}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
-def _labels(labels, n: int, name: str = "labels") -> torch.Tensor:
-    """Non-negative integer class labels, one per point (``n``), as a long tensor."""
-    t = torch.as_tensor(np.asarray(labels))
-    if t.is_floating_point() or t.dtype == torch.bool or t.ndim != 1:
-        raise TypeError(f"{name} must be a 1-d array of integers, got {t.dtype} of shape {tuple(t.shape)}")
-    if len(t) != n:
-        raise ValueError(f"{name} must have one entry per point ({n}), got {len(t)}")
-    if n and int(t.min()) < 0:
-        raise ValueError(f"{name} must be non-negative class indices, got {int(t.min())}")
-    return t.long()
-
-
-# ----------------------------------------------------------------------------- PCA
-@dataclass
-class PCAResult:
-    """A fitted PCA: ``components`` (k x D, rows sorted by variance), ``explained_variance``
-    (unbiased, n - 1), ``explained_variance_ratio``, ``mean`` and the training ``scores``
-    (chapter 3)."""
-
-    components: torch.Tensor
-    explained_variance: torch.Tensor
-    explained_variance_ratio: torch.Tensor
-    singular_values: torch.Tensor
-    mean: torch.Tensor
-    scores: torch.Tensor
-    method: str
-
-    def transform(self, X) -> torch.Tensor:
-        """Coordinates of ``X`` (M x D) on the principal axes (M x k)."""
-        X = _as_tensor(X, self.mean.dtype)
-        if X.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"expected {self.mean.shape[0]} features, got {X.shape[1]}")
-        return (X - self.mean) @ self.components.T
-
-    def inverse_transform(self, Z) -> torch.Tensor:
-        """Back from k coordinates to the D-dimensional space (the rank-k reconstruction)."""
-        Z = _as_tensor(Z, self.mean.dtype, "Z")
-        if Z.shape[1] != self.components.shape[0]:
-            raise ValueError(f"expected {self.components.shape[0]} coordinates, got {Z.shape[1]}")
-        return Z @ self.components + self.mean
-
-
-def _flip_signs(V: torch.Tensor) -> torch.Tensor:
-    """scikit-learn's ``svd_flip(u_based_decision=False)``: in every row of ``V`` the entry of
-    largest magnitude becomes positive."""
-    idx = V.abs().argmax(dim=1)
-    signs = torch.sign(V[torch.arange(V.shape[0]), idx])
-    signs[signs == 0] = 1
-    return V * signs[:, None]
-
-
-def pca(X, k: int | None = None, method: str = "svd", dtype=torch.float64) -> PCAResult:
-    """Principal component analysis of ``X`` (N x D) keeping ``k`` components (chapter 3).
-
-    ``method="eig"`` diagonalises the covariance matrix C = X_c^T X_c / (N - 1);
-    ``method="svd"`` takes the SVD of the centred data X_c = U S V^T (then C = V S^2 V^T / (N-1),
-    so both give the same axes). Signs follow scikit-learn's ``svd_flip`` rule.
-    """
-    X = _as_tensor(X, dtype)
-    n, d = X.shape
-    if n < 2:
-        raise ValueError(f"PCA needs at least 2 samples, got {n}")
-    k = min(n, d) if k is None else _count(k, "k", 1, min(n, d), " = min(N, D)")
-    mean = X.mean(0)
-    Xc = X - mean
-    if method == "eig":
-        C = Xc.T @ Xc / (n - 1)
-        evals, evecs = torch.linalg.eigh(C)                 # ascending order
-        order = torch.argsort(evals, descending=True)
-        evals, V = evals[order].clamp_min(0), evecs[:, order].T
-        total = evals.sum()
-        sing = torch.sqrt(evals * (n - 1))
-    elif method == "svd":
-        _, S, V = torch.linalg.svd(Xc, full_matrices=False)  # descending singular values
-        evals = S ** 2 / (n - 1)
-        total = evals.sum()
-        sing = S
-    else:
-        raise ValueError(f"method must be 'eig' or 'svd', got {method!r}")
-    V = _flip_signs(V[:k])
-    ratio = evals[:k] / total if total > 0 else torch.zeros(k, dtype=dtype)
-    return PCAResult(components=V, explained_variance=evals[:k], explained_variance_ratio=ratio,
-                     singular_values=sing[:k], mean=mean, scores=Xc @ V.T, method=method)
+from .common import MACHINE_EPSILON, _as_tensor, _count, nearest_neighbours, squared_distances
+from .pca import pca
 
 
 # ----------------------------------------------------------------------------- perplexity
-def squared_distances(X: torch.Tensor) -> torch.Tensor:
-    """All pairwise squared Euclidean distances (N x N), diagonal exactly zero."""
-    sq = (X * X).sum(1)
-    D = (sq[:, None] + sq[None, :]) - 2.0 * (X @ X.T)
-    D.clamp_min_(0).fill_diagonal_(0)
-    return D
-
-
 def binary_search_perplexity(D, perplexity: float, tol: float = 1e-5, steps: int = 100,
                              exclude_self: bool = True) -> torch.Tensor:
     """Conditional probabilities p_{j|i} = exp(-beta_i d_ij) / sum_k exp(-beta_i d_ik) from
@@ -221,24 +102,6 @@ def joint_probabilities(X, perplexity: float = 30.0) -> torch.Tensor:
     return P
 
 
-def nearest_neighbours(X, k: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k nearest neighbours of every row of ``X`` (itself excluded): indices and squared
-    distances, both N x k, computed in blocks so memory stays O(chunk x N)."""
-    X = _as_tensor(X, torch.float32)
-    n = X.shape[0]
-    if not 1 <= k < n:
-        raise ValueError(f"k must be between 1 and N - 1 = {n - 1}, got {k}")
-    sq = (X * X).sum(1)
-    idx = torch.empty(n, k, dtype=torch.int64)
-    dist = torch.empty(n, k, dtype=torch.float32)
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
-        d = torch.addmm(sq[None, :], X[s:e], X.T, alpha=-2.0).add_(sq[s:e, None])
-        d[torch.arange(e - s), torch.arange(s, e)] = math.inf
-        val, ind = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        idx[s:e], dist[s:e] = ind, val.clamp_min_(0)
-    return idx, dist
-
 
 def sparse_joint_probabilities(X, perplexity: float = 30.0):
     """Sparse symmetric P for fast t-SNE from the ``3 * perplexity`` nearest neighbours of each
@@ -260,31 +123,6 @@ def sparse_joint_probabilities(X, perplexity: float = 30.0):
     v = v / (2.0 * vals.sum())
     return r.contiguous(), c.contiguous(), v.contiguous()
 
-
-def kl_divergence(P, Y, chunk: int = 4096) -> float:
-    """KL(P || Q) of embedding ``Y`` under a dense joint P (zero diagonal), in float64 and in
-    row blocks; Q is the Student-t similarity of ``Y`` floored at machine epsilon (chapter 4)."""
-    P = torch.as_tensor(P, dtype=torch.float64)
-    Y = _as_tensor(Y)
-    n = Y.shape[0]
-    if P.shape != (n, n):
-        raise ValueError(f"P must be {n} x {n} to match Y, got {tuple(P.shape)}")
-    sq = (Y * Y).sum(1)
-    Z = 0.0
-    for s in range(0, n, chunk):
-        num = 1.0 / (1.0 + (sq[s:s + chunk, None] + sq[None, :] - 2.0 * Y[s:s + chunk] @ Y.T).clamp_min(0))
-        num[torch.arange(num.shape[0]), torch.arange(s, s + num.shape[0])] = 0
-        Z += float(num.sum())
-    kl = 0.0
-    for s in range(0, n, chunk):
-        num = 1.0 / (1.0 + (sq[s:s + chunk, None] + sq[None, :] - 2.0 * Y[s:s + chunk] @ Y.T).clamp_min(0))
-        p = P[s:s + chunk].clone()
-        rows = torch.arange(p.shape[0])
-        p[rows, torch.arange(s, s + p.shape[0])] = 0
-        q = (num / Z).clamp_min(MACHINE_EPSILON)
-        nz = p > 0
-        kl += float((p[nz] * torch.log(p[nz].clamp_min(MACHINE_EPSILON) / q[nz])).sum())
-    return kl
 
 
 # ----------------------------------------------------------------------------- t-SNE
@@ -622,30 +460,3 @@ def repulsive_forces(Y, method: str = "exact", interp_points: int = 5, nodes_per
         raise ValueError(f"method must be 'exact' or 'fast', got {method!r}")
     return -4.0 * rep / Z
 
-
-# ----------------------------------------------------------------------------- scores
-def knn_accuracy(Y, labels, k: int = 10, chunk: int = 4096) -> float:
-    """Leave-one-out k-nearest-neighbour accuracy of the points ``Y`` (majority vote of the
-    k nearest other points, ties to the smaller label): how well classes separate (chapters
-    3 and 4)."""
-    idx, _ = nearest_neighbours(_as_tensor(Y, name="Y"), k, chunk)
-    labels = _labels(labels, len(idx))
-    votes = labels[idx]
-    n_cls = int(labels.max()) + 1
-    counts = torch.zeros(len(labels), n_cls).scatter_add_(1, votes, torch.ones_like(votes, dtype=torch.float32))
-    return float((counts.argmax(1) == labels).double().mean())
-
-
-def purity(labels, clusters) -> float:
-    """Cluster purity: every cluster is credited with its most common true label (chapter 3)."""
-    labels, clusters = np.asarray(labels), np.asarray(clusters)
-    if labels.shape != clusters.shape:
-        raise ValueError(f"labels and clusters must have the same shape, got {labels.shape} "
-                         f"and {clusters.shape}")
-    if labels.size == 0:
-        raise ValueError("purity needs at least one point, got none")
-    _labels(labels, labels.size)
-    total = 0
-    for c in np.unique(clusters):
-        total += np.bincount(labels[clusters == c]).max()
-    return total / len(labels)

@@ -1,54 +1,21 @@
-"""Small-data training, its remedies and transfer learning (chapter 12).
+"""The networks of transfer learning and how to freeze them (chapter 12).
 
-- :func:`split_classes` and :func:`label_budget` build a source task (some classes, many
-  labels) and a small target task (other classes, few labels per class).
 - :class:`SmallCNN` is the four-convolution network trained from scratch, optionally with
   BatchNorm and dropout; its ``block1``, ``block2`` and ``head`` are what transfer freezes.
 - :func:`freeze` fixes parameters (``requires_grad`` off) *and* the running statistics of the
   frozen BatchNorm layers, so frozen layers stay bit-identical during training.
-- :func:`default_augmentation` chains the augmentations of :mod:`course_utils.augment`.
 - :func:`resnet18_transfer` is torchvision's ResNet-18 with a new ``fc`` and the rest frozen,
   for readers who have the ImageNet weights.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import (  # noqa: F401
-    compose,
-    random_affine,
-    random_brightness_contrast,
-    random_erasing,
-    random_hflip,
-    random_resized_crop,
-)
-from .data import TensorData
-
-
 # --------------------------------------------------------------------------- data
-def split_classes(data: TensorData, classes: Sequence[int]) -> TensorData:
-    """The examples of ``classes`` only, relabelled 0..len(classes)-1 in the given order
-    (chapter 12)."""
-    classes = [int(c) for c in classes]
-    if not classes or len(set(classes)) != len(classes) or not all(0 <= c < len(data.classes) for c in classes):
-        raise ValueError(f"classes must be distinct indices in [0, {len(data.classes)}), got {classes}")
-    lut = torch.full((len(data.classes),), -1, dtype=torch.int64)
-    lut[classes] = torch.arange(len(classes))
-    keep = torch.nonzero(lut[data.labels] >= 0).flatten()
-    return TensorData(data.images[keep], lut[data.labels[keep]], [data.classes[c] for c in classes],
-                      data.name, data.split, dict(data.info, classes_kept=classes))
-
-
-def label_budget(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
-    """``per_class`` labelled examples of every class, drawn with ``seed`` (chapter 12)."""
-    counts = torch.bincount(data.labels, minlength=len(data.classes))
-    if per_class < 1 or per_class > int(counts.min()):
-        raise ValueError(f"per_class must be in [1, {int(counts.min())}] (the rarest class), got {per_class}")
-    return data.subset(per_class * len(data.classes), seed=seed, balanced=True)
 
 
 # --------------------------------------------------------------------------- model
@@ -169,14 +136,6 @@ def trainable_fraction(model: nn.Module) -> float:
 
 
 # --------------------------------------------------------------------------- augmentation
-def default_augmentation() -> Callable[[torch.Tensor], torch.Tensor]:
-    """The chapter's augmentation, mild enough for 28x28 items: left-right flip, a small
-    affine warp (+-8 degrees, +-8 % shift, scale 0.92-1.08, +-4 degrees shear), a resized crop
-    of 80-100 % of the area and +-10 % grey-level jitter (chapter 12)."""
-    return compose(random_hflip,
-                   lambda x: random_affine(x, degrees=8, translate=0.08, scale=(0.92, 1.08), shear=4),
-                   lambda x: random_resized_crop(x, scale=(0.8, 1.0)),
-                   lambda x: random_brightness_contrast(x, 0.1, 0.1))
 
 
 # --------------------------------------------------------------------------- ResNet-18

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import config
-from .augment import nchw, random_hflip  # noqa: F401  (random_hflip kept importable here)
+from .. import config
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -273,109 +272,24 @@ def prepare(name: str, root: str | Path | None = None) -> Path:
     return root / DATASETS[key][1]
 
 
-class Batches:
-    """Shuffled mini-batches from in-memory tensors, as float32 on ``device`` (chapter 1).
-
-    Iterate once per epoch; with ``shuffle`` the order changes each epoch but the whole
-    sequence is fixed by ``seed``. ``transform`` is applied to each float batch (e.g. random
-    flips) and should use ``torch`` randomness, which ``seed_everything`` makes repeatable.
-    Every batch comes out with explicit NCHW strides (:func:`course_utils.augment.nchw`).
-    """
-
-    def __init__(self, data: TensorData | tuple[torch.Tensor, torch.Tensor], batch_size: int = 128,
-                 shuffle: bool = True, seed: int = 0, device=None,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 drop_last: bool = False):
-        if isinstance(data, TensorData):
-            self.x, self.y = data.images, data.labels
-        else:
-            self.x, self.y = data
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if len(self.x) != len(self.y):
-            raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.transform = transform
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        n = len(self.y)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.y)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x = to_float(self.x[idx]).to(self.device, non_blocking=True)
-            y = self.y[idx].to(self.device, non_blocking=True)
-            if self.transform is not None:
-                x = self.transform(x)
-            yield nchw(x), y  # explicit NCHW strides, whatever the transform did
 
 
-def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Zero-pad square images to ``size`` x ``size`` (e.g. 28 -> 32 for LeNet-5; chapter 1)."""
-    total = size - images.shape[-1]
-    if total < 0:
-        raise ValueError(f"cannot pad {images.shape[-1]}-pixel images to {size}")
-    return F.pad(images, (total // 2, total - total // 2, total // 2, total - total // 2))
+def split_classes(data: TensorData, classes: Sequence[int]) -> TensorData:
+    """The examples of ``classes`` only, relabelled 0..len(classes)-1 in the given order
+    (chapter 12)."""
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes) or not all(0 <= c < len(data.classes) for c in classes):
+        raise ValueError(f"classes must be distinct indices in [0, {len(data.classes)}), got {classes}")
+    lut = torch.full((len(data.classes),), -1, dtype=torch.int64)
+    lut[classes] = torch.arange(len(classes))
+    keep = torch.nonzero(lut[data.labels] >= 0).flatten()
+    return TensorData(data.images[keep], lut[data.labels[keep]], [data.classes[c] for c in classes],
+                      data.name, data.split, dict(data.info, classes_kept=classes))
 
 
-@dataclass
-class Scenes:
-    """Generated scenes: ``images`` uint8 (N, 1, S, S); ``labels`` int64 (N, S, S) with 0 for
-    background and ``1 + class`` for an item; per-item ``boxes`` (top, left), ``item_classes``
-    and ``masks`` (bool, N x max_items x S x S; all-False for absent items)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    item_classes: torch.Tensor
-    masks: torch.Tensor
-    boxes: torch.Tensor
-    classes: list[str]
-
-
-def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, int] = (1, 4),
-                seed: int = 0, threshold: int = 40, distinct: bool = False) -> Scenes:
-    """Paste 1-4 items of ``source`` at random places on a black canvas (chapters 8 and 11).
-
-    Deterministic given ``seed``. Items may overlap; a later item lies on top: where its ink
-    (value > ``threshold``) falls, both the pixel and its label are the later item's, so what
-    is seen and what is labelled always agree; elsewhere faint values combine by maximum. ``distinct`` forces the items of a
-    scene to have different classes (for the two-object composites of chapter 8).
-    """
-    lo, hi = items
-    size = source.images.shape[-1]
-    if not 1 <= lo <= hi or canvas < size:
-        raise ValueError(f"need 1 <= items[0] <= items[1] and canvas >= {size}, got {items}, {canvas}")
-    if distinct and hi > len(source.classes):
-        raise ValueError("distinct classes need items[1] <= number of classes")
-    rng = np.random.default_rng(seed)
-    images = torch.zeros(n, 1, canvas, canvas, dtype=torch.uint8)
-    labels = torch.zeros(n, canvas, canvas, dtype=torch.int64)
-    masks = torch.zeros(n, hi, canvas, canvas, dtype=torch.bool)
-    item_classes = torch.full((n, hi), -1, dtype=torch.int64)
-    boxes = torch.full((n, hi, 2), -1, dtype=torch.int64)
-    by_class = [np.flatnonzero(source.labels.numpy() == c) for c in range(len(source.classes))]
-    for i in range(n):
-        k = int(rng.integers(lo, hi + 1))
-        if distinct:
-            cls = rng.choice(len(source.classes), size=k, replace=False)
-            picks = [int(rng.choice(by_class[c])) for c in cls]
-        else:
-            picks = [int(j) for j in rng.integers(0, len(source), size=k)]
-        for j, src in enumerate(picks):
-            top, left = (int(v) for v in rng.integers(0, canvas - size + 1, size=2))
-            patch = source.images[src, 0]
-            ink = patch > threshold
-            region = (slice(top, top + size), slice(left, left + size))
-            below = images[i, 0][region]
-            images[i, 0][region] = torch.where(ink, patch, torch.maximum(below, patch))
-            labels[i][region][ink] = int(source.labels[src]) + 1
-            masks[i, :j, region[0], region[1]] &= ~ink  # covered by the newer item
-            masks[i, j][region] = ink
-            item_classes[i, j] = int(source.labels[src])
-            boxes[i, j] = torch.tensor([top, left])
-    return Scenes(images, labels, item_classes, masks, boxes, list(source.classes))
+def label_budget(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
+    """``per_class`` labelled examples of every class, drawn with ``seed`` (chapter 12)."""
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    if per_class < 1 or per_class > int(counts.min()):
+        raise ValueError(f"per_class must be in [1, {int(counts.min())}] (the rarest class), got {per_class}")
+    return data.subset(per_class * len(data.classes), seed=seed, balanced=True)

@@ -148,3 +148,32 @@ def compose(*transforms: Transform) -> Transform:
             x = t(x)
         return x
     return apply
+
+
+# --------------------------------------------------------------------------- chapter recipes
+def default_augmentation() -> Callable[[torch.Tensor], torch.Tensor]:
+    """The chapter's augmentation, mild enough for 28x28 items: left-right flip, a small
+    affine warp (+-8 degrees, +-8 % shift, scale 0.92-1.08, +-4 degrees shear), a resized crop
+    of 80-100 % of the area and +-10 % grey-level jitter (chapter 12)."""
+    return compose(random_hflip,
+                   lambda x: random_affine(x, degrees=8, translate=0.08, scale=(0.92, 1.08), shear=4),
+                   lambda x: random_resized_crop(x, scale=(0.8, 1.0)),
+                   lambda x: random_brightness_contrast(x, 0.1, 0.1))
+
+
+# --------------------------------------------------------------------------- corruptions
+def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gaussian pixel noise of standard deviation ``std``, clipped back to [0, 1] (chapter 10)."""
+    if std < 0:
+        raise ValueError(f"noise std must be >= 0, got {std}")
+    if std == 0:
+        return x
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + std * noise).clamp_(0.0, 1.0)
+
+
+def mask_lower_half(x: torch.Tensor, rows: int = 14) -> torch.Tensor:
+    """Copy of ``x`` with every row from ``rows`` down set to 0 (imputation input; chapter 10)."""
+    out = x.clone()
+    out[..., rows:, :] = 0.0
+    return out

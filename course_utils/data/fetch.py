@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import config, data
+from .. import config
+from . import datasets as data
 
 # chapter -> datasets it cannot run without
 CHAPTER_DATA = {1: ("fashion-mnist",), 2: ("mnist",), 3: ("fashion-mnist",), 4: ("fashion-mnist",),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import config
+from .. import config
 
 _state: dict = {"notebook": None, "start": None}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import config, results
+from .. import config
+from . import results
 from .reports import HEADLINES
 
 PLUMBING = ("cu.results.begin(", "cu.config.set_fast(")

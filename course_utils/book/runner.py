@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import config
+from .. import config
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 CELL_TIMEOUT = 1800  # seconds one cell may run (full mode trains in single cells) before it is stopped
@@ -212,8 +212,7 @@ def _kill_kernels() -> list[int]:
 
 def cell_timeout() -> int:
     """Seconds one cell may run: ``COURSE_CELL_TIMEOUT``, else :data:`CELL_TIMEOUT`."""
-    from .watchdog import cell_timeout as from_env
-    return int(from_env() or CELL_TIMEOUT)
+    return int(config.settings().cell_timeout or CELL_TIMEOUT)
 
 
 def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None) -> dict:
@@ -417,7 +416,7 @@ def build_book(strict: bool = True) -> Path:
     if chapters.exists():
         shutil.rmtree(chapters)
     chapters.mkdir(parents=True)
-    from .bookpages import book_chapter, write_generated_pages
+    from .pages import book_chapter, write_generated_pages
     for p in notebooks():
         book_chapter(executed_dir() / p.name, chapters / p.name)
     write_generated_pages(BOOK_DIR)
