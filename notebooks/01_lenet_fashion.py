@@ -14,12 +14,25 @@
 # %% [markdown]
 # # 1. LeNet-5 and MyNet on Fashion-MNIST
 #
-# We train two small convolutional networks on Fashion-MNIST (70,000 grey 28×28 images of
-# clothing in ten classes) with stochastic gradient descent with momentum: the classic
-# **LeNet-5**, and **MyNet**, a deeper and wider variant. We follow both through training
-# (loss and accuracy on the training and the test set), find where each starts to overfit, and
-# look at the mistakes the better one still makes. Both trained networks are cached: later
-# chapters open them up.
+# We train two small convolutional networks on Fashion-MNIST {cite}`xiao2017fashion` (70,000
+# grey 28×28 images of clothing in ten classes) with stochastic gradient descent with momentum:
+# the classic **LeNet-5** {cite}`lecun1998gradient`, and **MyNet**, a deeper and wider variant.
+# We follow both through training (loss and accuracy on the training and the test set), find
+# where each starts to overfit, and look at the mistakes the better one still makes. Both
+# trained networks are cached: later chapters open them up ([chapter 3](03_pca.ipynb) with
+# PCA, [chapter 4](04_tsne.ipynb) with t-SNE).
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to build a convolutional network in PyTorch and read its layer table,
+# to train it with SGD with momentum and a cosine learning-rate schedule, to read loss and
+# accuracy curves for the onset of overfitting, and to find a classifier's typical mistakes
+# in its confusion matrix.
+#
+# **You need** Python and NumPy, the basics of PyTorch tensors, and what a convolution, a
+# fully connected layer and the cross-entropy loss are. No earlier chapter is needed.
+# ```
 
 # %%
 import numpy as np
@@ -90,15 +103,18 @@ summary(MyNet(), (1, 28, 28))
 # Both networks minimise the cross-entropy loss $J(\theta)$ with stochastic gradient descent
 # with momentum. A velocity $v$ accumulates past gradients and the parameters follow it:
 #
-# $$v \leftarrow \beta v - \alpha \nabla_\theta J(\theta), \qquad \theta \leftarrow \theta + v,$$
+# $$v \leftarrow \beta v - \alpha \nabla_\theta J(\theta), \qquad \theta \leftarrow \theta + v,$$ (eq-sgd-momentum)
 #
-# with learning rate $\alpha$ and momentum $\beta = 0.9$. Momentum averages out the noise of
+# with learning rate $\alpha$ and momentum $\beta = 0.9$ {cite}`polyak1964some,sutskever2013importance`. Momentum averages out the noise of
 # mini-batch gradients and speeds progress along directions where successive gradients agree.
 # The course report used a constant $\alpha = 10^{-3}$ for 200 epochs; with our budget of 15
 # epochs we start at $\alpha = 3 \cdot 10^{-2}$, which covers the same ground far sooner
 # and is still stable for both networks (the loss curves below fall smoothly), and decay it to
-# zero along a half cosine, $\alpha_t = \tfrac12 \alpha_0 (1 + \cos \pi t / T)$ over the $T$
-# steps, so that the last epochs take small, careful steps.
+# zero along a half cosine {cite}`loshchilov2017sgdr`,
+#
+# $$\alpha_t = \tfrac12 \alpha_0 \left(1 + \cos \frac{\pi t}{T}\right)$$ (eq-cosine-lr)
+#
+# over the $T$ steps, so that the last epochs take small, careful steps.
 #
 # `cu.cache.train_or_load` trains a network once and stores it under a hash of its
 # configuration, so re-running this notebook, or any later chapter that needs these
@@ -187,3 +203,76 @@ cu.results.claim("mynet_minus_lenet_train_test_gap",
                  float(overfit.loc["MyNet", "train-test gap"] - overfit.loc["LeNet-5", "train-test gap"]), ">= 0", None)
 cu.results.record("mynet_train_test_gap", float(overfit.loc["MyNet", "train-test gap"]))
 pd.Series({"LeNet-5 test accuracy": lenet_acc, "MyNet test accuracy": mynet_acc}).round(4)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `momentum = 0.0` in the parameters cell and run the chapter
+#    again (the networks are retrained under a new cache key). Before you run it: will the
+#    final test accuracy of LeNet-5 go up or down, and by a little or a lot? Think of
+#    {eq}`eq-sgd-momentum` with $\beta = 0$ and of how many steps the budget allows.
+# 2. **Count by hand.** How many parameters does LeNet-5's first convolution have (6 filters
+#    of 5×5 on one input channel, each with a bias)? And its first fully connected layer?
+#    Check your answers against the layer table.
+# 3. **Per-class accuracy.** The confusion matrix shows rates; write the cell that lists the
+#    test accuracy of each class for the better network, sorted from worst to best, from the
+#    `pred` and `test.labels` tensors computed above.
+# 4. **Momentum by hand.** Write one step of {eq}`eq-sgd-momentum` yourself for a small
+#    linear layer and check it against `torch.optim.SGD`. PyTorch writes the update as
+#    $v \leftarrow \beta v + g$, $\theta \leftarrow \theta - \alpha v$: show that with a
+#    constant $\alpha$ the two forms give the same parameters.
+# 5. **The schedule.** Plot {eq}`eq-cosine-lr` over the steps of a run. What is the learning
+#    rate halfway through? What fraction of the steps is taken at less than a tenth of
+#    $\alpha_0$?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# Without momentum each step moves only $\alpha$ times the current gradient, so over the
+# same small budget the network travels much less far: expect a clearly lower test accuracy,
+# several points below the run with momentum, and a training loss that is still falling
+# steeply at the end. Momentum with $\beta = 0.9$ makes the effective step along a steady
+# gradient direction about $1/(1-\beta) = 10$ times larger.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: weights plus biases
+conv1_params = 6 * (1 * 5 * 5) + 6          # 156
+fc1_params = (16 * 5 * 5) * 120 + 120       # 48,120
+lenet = LeNet5()
+assert conv1_params == sum(p.numel() for p in lenet.conv1.parameters())
+assert fc1_params == sum(p.numel() for p in lenet.fc1.parameters())
+print(f"conv1: {conv1_params} parameters, fc1: {fc1_params} parameters")
+
+# %% tags=["hide-cell"]
+# Exercise 3: accuracy of each class, worst first
+per_class = pd.Series({test.classes[c]: float((pred[test.labels == c] == c).float().mean())
+                       for c in range(10)}, name=f"{best_name} test accuracy")
+per_class.sort_values().round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 4: one step of SGD with momentum by hand against torch.optim.SGD
+g = torch.Generator().manual_seed(0)
+layer = torch.nn.Linear(4, 3)
+x, target = torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
+theta0 = [p.detach().clone() for p in layer.parameters()]
+opt = torch.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+v = [torch.zeros_like(p) for p in theta0]
+theta = [p.clone() for p in theta0]
+for _ in range(3):                            # three steps, so the velocity matters
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(layer(x), target)
+    loss.backward()
+    grads = [p.grad.detach().clone() for p in layer.parameters()]
+    opt.step()
+    v = [0.9 * vi - 0.1 * gi for vi, gi in zip(v, grads)]      # the book's form
+    theta = [ti + vi for ti, vi in zip(theta, v)]
+assert all(torch.allclose(t, p.detach(), atol=1e-6) for t, p in zip(theta, layer.parameters()))
+print("three steps by hand match torch.optim.SGD")
+
+# %% tags=["hide-cell"]
+# Exercise 5: the cosine schedule
+T = 1000
+t = np.arange(T + 1)
+alpha = 0.5 * lr * (1 + np.cos(np.pi * t / T))
+print(f"halfway: {alpha[T // 2] / lr:.2f} of the starting rate; "
+      f"steps below a tenth of it: {np.mean(alpha < lr / 10):.1%}")

@@ -14,12 +14,26 @@
 # %% [markdown]
 # # 2. A small CNN zoo on MNIST
 #
-# Three families of convolutional networks shaped the field on ImageNet: **AlexNet** (large
-# early filters, few layers), **VGG** (stacks of small 3×3 filters between poolings, widths
-# growing with depth) and **ResNet** (blocks that learn a correction added to their input).
-# We build a small version of each for 28×28 handwritten digits, train all three with the same
-# recipe on MNIST, and compare their size, accuracy and cost. Then we vary the widths of the
-# VGG-style net to see where more filters stop paying off.
+# Three families of convolutional networks shaped the field on ImageNet
+# {cite}`deng2009imagenet`: **AlexNet** {cite}`krizhevsky2012imagenet` (large early filters,
+# few layers), **VGG** {cite}`simonyan2015very` (stacks of small 3×3 filters between poolings,
+# widths growing with depth) and **ResNet** {cite}`he2016deep` (blocks that learn a correction
+# added to their input). We build a small version of each for 28×28 handwritten digits
+# (MNIST, {cite}`lecun1998gradient`), train all three with the same recipe, and compare their
+# size, accuracy and cost. Then we vary the widths of the VGG-style net to see where more
+# filters stop paying off.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** what distinguishes the AlexNet, VGG and ResNet designs, why two stacked
+# 3×3 convolutions beat one 5×5, what a residual block and batch normalisation do, how a
+# warm-up and a cosine schedule make one training recipe work for all three, and how to
+# decide when a wider network stops paying off.
+#
+# **You need** [chapter 1](01_lenet_fashion.ipynb): convolutional layers, SGD with momentum,
+# loss and accuracy curves.
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -83,7 +97,7 @@ cu.plots.image_grid(train.float(picks), [train.classes[int(train.labels[i])] for
 # 64 filters and max-pooling, then three 3×3 convolutions (96, 96, 64 filters) and a last
 # pooling; a classifier of two hidden layers of 256 units with dropout. Like the original it
 # has no normalisation: every layer is convolution + ReLU, and the weights start from He
-# initialisation (variance $2/\text{fan-in}$) so that the signal keeps its scale through the
+# initialisation {cite}`he2015delving` (variance $2/\text{fan-in}$) so that the signal keeps its scale through the
 # eight layers. Its feature maps shrink
 # 28 → 14 → 7 → 3.
 
@@ -92,12 +106,12 @@ summary(zoo.SmallAlexNet(), (1, 28, 28))
 
 # %% [markdown]
 # **VGG-style net.** Two blocks, each of two 3×3 convolutions (padding 1, so the size is kept)
-# with batch normalisation and ReLU, and a 2×2 max-pooling at the end. Two stacked 3×3
+# with batch normalisation {cite}`ioffe2015batch` and ReLU, and a 2×2 max-pooling at the end. Two stacked 3×3
 # convolutions see a 5×5 window with fewer weights than one 5×5 convolution
 # ($2 \cdot 9 C^2 = 18 C^2$ against $25 C^2$ for $C$ channels in and out) and one more
 # non-linearity. The widths grow with depth, 32-32 in the first block and 64-64 in the second;
 # the block outputs have stride 2 (14×14) and 4 (7×7). A hidden layer of 256 units with
-# dropout classifies the 64 maps of 7×7.
+# dropout {cite}`srivastava2014dropout` classifies the 64 maps of 7×7.
 
 # %%
 summary(zoo.VGGNet(), (1, 28, 28))
@@ -107,11 +121,11 @@ summary(zoo.VGGNet(), (1, 28, 28))
 # each followed by batch normalisation, and adds it to a shortcut of its input:
 #
 # $$y = \mathrm{ReLU}\big(F(x) + S x\big), \qquad
-#   F(x) = \mathrm{BN}\big(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 * x))\big),$$
+#   F(x) = \mathrm{BN}\big(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 * x))\big),$$ (eq-residual-block)
 #
 # where $S$ is the identity when the block keeps size and width, and a 1×1 convolution with
 # stride 2 (plus batch normalisation) when it halves the size and doubles the width. Because
-# $\partial y / \partial x$ contains the identity, the gradient reaches early layers directly
+# $\partial y / \partial x$ in {eq}`eq-residual-block` contains the identity, the gradient reaches early layers directly
 # through the shortcuts. Our net has a 3×3 stem with 16 filters and three stages of one block
 # each (16, 32 and 64 filters at 28×28, 14×14 and 7×7), then global average pooling and a
 # single linear layer: far fewer parameters than the other two.
@@ -122,17 +136,19 @@ summary(zoo.SmallResNet(), (1, 28, 28))
 # %% [markdown]
 # ## One recipe for all three
 #
-# Every network minimises the cross-entropy with SGD with momentum 0.9 and weight decay
+# Every network minimises the cross-entropy with SGD with momentum 0.9 (as in
+# [chapter 1](01_lenet_fashion.ipynb)) and weight decay {cite}`krogh1992simple`
 # $5\cdot 10^{-4}$, in batches of 128. The learning rate rises linearly from 0 to
-# $\alpha_0 = 0.05$ over the first half epoch (warm-up, which keeps the un-normalised AlexNet
-# from diverging early) and then follows a cosine down to 0 over the remaining steps:
+# $\alpha_0 = 0.05$ over the first half epoch (warm-up {cite}`goyal2017accurate`, which keeps
+# the un-normalised AlexNet from diverging early) and then follows a cosine
+# {cite}`loshchilov2017sgdr` down to 0 over the remaining steps:
 #
 # $$\alpha(s) = \frac{\alpha_0}{2}\left(1 + \cos \frac{\pi (s - s_w)}{S - s_w}\right),
-#   \qquad s_w \le s \le S .$$
+#   \qquad s_w \le s \le S .$$ (eq-warmup-cosine)
 #
 # Each training image is shifted by a random whole number of pixels in $[-2, 2]$ along each
 # axis, so the networks see slightly different digits every epoch. The recipe lives in
-# `course_utils.models.zoo.mnist_config`, so chapter 7 can fetch the very same trained VGG net
+# `course_utils.models.zoo.mnist_config`, so [chapter 7](07_rnn.ipynb) can fetch the very same trained VGG net
 # from the cache.
 
 # %%
@@ -279,3 +295,75 @@ cu.results.record("sweep_best_widths", best_width)
 cu.results.record("sweep_last_useful_widths", stop)
 pd.Series({"AlexNet": alexnet_acc, "VGG": vgg_acc, "ResNet": resnet_acc},
           name="test accuracy").round(4)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Add a narrow setting `(8, 8, 8, 8)` at the front of `sweep_widths`
+#    in the parameters cell. Before running: will its test accuracy be far below the
+#    16-16-16-16 net, or close to it? How many parameters will it have, roughly?
+# 2. **Stacked small filters.** Check the claim that two 3×3 convolutions with $C$ channels
+#    in and out have $18 C^2$ weights against $25 C^2$ for one 5×5, with `torch.nn.Conv2d`
+#    for $C = 32$, and show with a gradient that the two stacked layers see a 5×5 window of
+#    the input.
+# 3. **Where are the parameters?** Write a cell that splits the VGG net's parameters between
+#    its convolutions, its batch normalisations and its linear layers. Does the first fully
+#    connected layer hold most of them, as the text says?
+# 4. **Confident mistakes.** Extend the misclassification cell: compare the VGG net's softmax
+#    confidence on the test digits it gets right with that on the ones it gets wrong.
+# 5. **The schedule.** Plot {eq}`eq-warmup-cosine` with its warm-up for a run of three epochs
+#    of 469 steps. At which step is the learning rate largest, and what is it after two
+#    epochs?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# Most of the parameters sit in the first fully connected layer, whose input grows with the
+# last width, so 8-8-8-8 has about half the parameters of 16-16-16-16. MNIST is easy: even
+# eight filters per layer find the strokes, so expect an accuracy a little below the
+# 16-16-16-16 net, not far below, and on a short budget possibly within the noise of it.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: weights of two 3×3 layers against one 5×5 layer, and the receptive field
+C = 32
+two_3x3 = sum(torch.nn.Conv2d(C, C, 3, bias=False).weight.numel() for _ in range(2))
+one_5x5 = torch.nn.Conv2d(C, C, 5, bias=False).weight.numel()
+assert (two_3x3, one_5x5) == (18 * C * C, 25 * C * C)
+stack = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Conv2d(1, 1, 3, padding=1))
+x = torch.zeros(1, 1, 15, 15, requires_grad=True)
+stack(x)[0, 0, 7, 7].backward()
+rows, cols = torch.nonzero(x.grad[0, 0], as_tuple=True)
+print(f"weights: {two_3x3} against {one_5x5}; the centre output depends on a "
+      f"{int(rows.max() - rows.min()) + 1}×{int(cols.max() - cols.min()) + 1} window of the input")
+
+# %% tags=["hide-cell"]
+# Exercise 3: the VGG net's parameters by kind of layer
+kinds = {}
+for module in models["VGG"].modules():
+    if isinstance(module, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear)):
+        n = sum(p.numel() for p in module.parameters(recurse=False))
+        kinds.setdefault(type(module).__name__, []).append(n)
+split = pd.DataFrame({kind: {"layers": len(ns), "parameters": sum(ns)} for kind, ns in kinds.items()}).T
+split["share"] = split["parameters"] / split["parameters"].sum()
+print(f"largest single linear layer: {max(kinds['Linear'])} parameters, "
+      f"{max(kinds['Linear']) / split['parameters'].sum():.0%} of the net")
+split.round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 4: confidence on right and wrong answers
+probs = cu.train.predict(models["VGG"], test).softmax(1)
+confidence = probs.max(1).values
+right = pred == test.labels
+pd.Series({"mean confidence, right": float(confidence[right].mean()),
+           "mean confidence, wrong": float(confidence[~right].mean()) if (~right).any() else float("nan"),
+           "wrong answers": int((~right).sum())}).round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 5: warm-up then cosine, three epochs of 469 steps
+S, s_w, alpha0 = 3 * 469, 469 // 2, 0.05
+s = np.arange(S + 1)
+alpha = np.where(s < s_w, alpha0 * s / s_w, alpha0 / 2 * (1 + np.cos(np.pi * (s - s_w) / (S - s_w))))
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(s, alpha)
+ax.set(xlabel="step", ylabel="learning rate", title="Warm-up and cosine decay")
+print(f"largest at step {int(alpha.argmax())}; after two epochs: {alpha[2 * 469]:.4f}")

@@ -14,12 +14,26 @@
 # %% [markdown]
 # # 3. Principal component analysis, from scratch
 #
-# Principal component analysis (PCA) finds the directions along which a cloud of points
-# varies most and keeps only the first few: a linear map to a low-dimensional space that
-# loses as little variance as possible. We derive it, write it in a few lines
-# (`course_utils.embed.pca`), check it against scikit-learn, and then use it three ways:
-# to compress Fashion-MNIST images, to look at the features that chapter 1's LeNet-5 and
-# MyNet compute layer by layer, and as a front end for k-means clustering.
+# Principal component analysis (PCA) {cite}`pearson1901lines,hotelling1933analysis` finds
+# the directions along which a cloud of points varies most and keeps only the first few: a
+# linear map to a low-dimensional space that loses as little variance as possible. We derive
+# it, write it in a few lines (`course_utils.embed.pca`), check it against scikit-learn
+# {cite}`pedregosa2011scikit`, and then use it three ways: to compress Fashion-MNIST images,
+# to look at the features that [chapter 1](01_lenet_fashion.ipynb)'s LeNet-5 and MyNet
+# compute layer by layer, and as a front end for k-means clustering.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to derive PCA as the eigendecomposition of the covariance matrix and as
+# the SVD of the centred data, to choose a number of components from the explained variance,
+# to reconstruct data from a few components, to measure how well a 2-D projection separates
+# classes, and to cluster on principal components.
+#
+# **You need** linear algebra (eigenvectors, orthonormal bases, the SVD), a little
+# optimisation (Lagrange multipliers), and [chapter 1](01_lenet_fashion.ipynb)'s two
+# networks, whose features this chapter projects.
+# ```
 
 # %%
 import time
@@ -64,7 +78,7 @@ print(f"mode: {cu.config.mode()}, pixel PCA on {len(pixels)} training images, "
 # Take $N$ points $x_1, \dots, x_N \in \mathbb{R}^D$, centre them, $\tilde x_n = x_n - \bar x$,
 # and stack them as the rows of $X_c \in \mathbb{R}^{N \times D}$. The covariance matrix is
 #
-# $$C = \frac{1}{N-1} X_c^\top X_c \in \mathbb{R}^{D \times D}.$$
+# $$C = \frac{1}{N-1} X_c^\top X_c \in \mathbb{R}^{D \times D}.$$ (eq-pca-covariance)
 #
 # **One direction.** Project every point on a unit vector $w$: the coordinates are $X_c w$ and
 # their variance is
@@ -75,7 +89,7 @@ print(f"mode: {cu.config.mode()}, pixel PCA on {len(pixels)} training images, "
 # multiplier $\lambda$,
 #
 # $$\mathcal{L}(w, \lambda) = w^\top C w - \lambda (w^\top w - 1), \qquad
-# \nabla_w \mathcal{L} = 2 C w - 2 \lambda w = 0 \;\Longrightarrow\; C w = \lambda w .$$
+# \nabla_w \mathcal{L} = 2 C w - 2 \lambda w = 0 \;\Longrightarrow\; C w = \lambda w .$$ (eq-pca-eigen)
 #
 # So $w$ must be an eigenvector of $C$, and at such a point the variance is
 # $w^\top C w = \lambda w^\top w = \lambda$: the best direction is the eigenvector with the
@@ -92,9 +106,9 @@ print(f"mode: {cu.config.mode()}, pixel PCA on {len(pixels)} training images, "
 # **Why the SVD gives the same.** Write the centred data as $X_c = U S V^\top$ (singular
 # value decomposition, $U$ and $V$ with orthonormal columns, $S$ diagonal). Then
 #
-# $$C = \frac{1}{N-1} V S U^\top U S V^\top = V \,\frac{S^2}{N-1}\, V^\top ,$$
+# $$C = \frac{1}{N-1} V S U^\top U S V^\top = V \,\frac{S^2}{N-1}\, V^\top ,$$ (eq-pca-svd)
 #
-# which is an eigendecomposition of $C$: the right singular vectors are the principal axes
+# which is an eigendecomposition of $C$ in the sense of {eq}`eq-pca-eigen`: the right singular vectors are the principal axes
 # and $\lambda_i = s_i^2 / (N-1)$. The SVD never forms $C$, which is better conditioned
 # numerically; the eigendecomposition of the small $D \times D$ matrix is cheaper when
 # $N \gg D$. Both are in `embed.pca(X, k, method="eig" | "svd")`.
@@ -205,15 +219,16 @@ pd.Series(recon_err, name="mean squared error per pixel").rename_axis("k").to_fr
 # %% [markdown]
 # ## What do the networks' layers look like?
 #
-# Chapter 1's two networks (fetched from the cache, or trained now if missing) see the test
-# images; we record three layers of each: the output of the last convolutional block, the
+# [Chapter 1](01_lenet_fashion.ipynb)'s two networks (fetched from the cache, or trained now
+# if missing) see the test images; we record three layers of each: the output of the last convolutional block, the
 # first fully connected layer after its activation, and the logits. Each is projected to
 # its first two principal components.
 #
 # To say *how well* a 2-D picture separates the classes we use two numbers: the
 # **10-nearest-neighbour accuracy** (each point is classified by a vote of its 10 nearest
 # neighbours in the 2-D projection, itself left out) and the **silhouette** score (how much
-# closer a point is to its own class than to the nearest other class, between −1 and 1).
+# closer a point is to its own class than to the nearest other class, between −1 and 1;
+# {cite}`rousseeuw1987silhouettes`).
 
 # %%
 models, histories = trained_fashion_models(fast, seed)
@@ -256,7 +271,8 @@ print(f"best-separating layer in 2-D: {best['network']} {best['layer']} "
 # In both networks the classes pull apart as we go deeper: the convolutional features still
 # mix most classes in their first two components, the fully connected layer less so, and in
 # the logits the garments lie in distinct regions, with the upper-body garments (T-shirt,
-# pullover, coat, shirt) still overlapping as in chapter 1's confusion matrix. The table
+# pullover, coat, shirt) still overlapping as in [chapter 1](01_lenet_fashion.ipynb)'s
+# confusion matrix. The table
 # gives the numbers; the deepest layer has the highest 10-NN accuracy for both networks,
 # asserted at the end of the chapter.
 #
@@ -272,13 +288,13 @@ plt.gca().set(xlabel="PC 1", ylabel="PC 2");
 # %% [markdown]
 # ## Clustering on a few principal components
 #
-# Can an unsupervised method recover the classes from the features? We run k-means with
-# $k = 10$ on the first two, and then the first three, principal components of the first
+# Can an unsupervised method recover the classes from the features? We run k-means
+# {cite}`lloyd1982least` with $k = 10$ on the first two, and then the first three, principal components of the first
 # fully connected layer, and compare the clusters with the true labels by
 #
 # - **purity**: give every cluster its most common class and count the share of points that
 #   carry it (1 is perfect);
-# - **adjusted Rand index (ARI)**: agreement of the two partitions over all pairs of points,
+# - **adjusted Rand index (ARI)** {cite}`hubert1985comparing`: agreement of the two partitions over all pairs of points,
 #   corrected for chance (0 for a random clustering, 1 for identical ones).
 
 # %%
@@ -341,3 +357,73 @@ for (net, dims), r in cluster_rows.items():
 cu.results.claim("kmeans_3d_minus_2d_ari_mynet",
                  cluster_rows["MyNet", "3-D"]["ARI"] - cluster_rows["MyNet", "2-D"]["ARI"], "> 0", None)
 clusters_table.round(3)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `n_pixels = 200` in the parameters cell. Before running: will
+#    the number of components needed for 90 % of the pixel variance go up or down? Will our
+#    PCA still agree with scikit-learn to round-off? (Hint: how many non-zero eigenvalues can
+#    a covariance matrix of 200 centred points have?)
+# 2. **Eigenvalues from singular values.** Check {eq}`eq-pca-svd` numerically: compute the
+#    singular values of the centred pixel matrix with `torch.linalg.svdvals` and compare
+#    $s_i^2/(N-1)$ with the eigenvalues of the chapter's full pixel PCA.
+# 3. **Power iteration.** Find the first principal axis without any decomposition: start from
+#    a random unit vector and repeat $w \leftarrow C w / \lVert C w \rVert$ with the
+#    covariance {eq}`eq-pca-covariance`. Compare with the first component, and the Rayleigh
+#    quotient $w^\top C w$ with the first eigenvalue.
+# 4. **Uncorrelated scores.** Show that the scores $Z = X_c W_k$ of the pixel PCA are
+#    uncorrelated and that their variances are the eigenvalues.
+# 5. **More components for k-means.** Extend the clustering cell: run k-means on 5 and on 10
+#    principal components of MyNet's fc1 features. Does the ARI keep rising past three?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# With $N$ centred points the covariance has rank at most $N - 1$, so 200 images give at most
+# 199 non-zero eigenvalues, and the variance is spread over fewer directions than with
+# thousands of images: fewer components reach 90 % (the small sample cannot show the many
+# small directions of variation the full set has). The agreement with scikit-learn stays at
+# round-off: both compute the same decomposition exactly, whatever $N$.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: λ_i = s_i² / (N - 1)
+Xc = X_pix - X_pix.mean(0)
+sv = torch.linalg.svdvals(Xc)
+from_svd = sv ** 2 / (len(Xc) - 1)
+k_cmp = min(len(Xc) - 1, 784)
+err = float((from_svd[:k_cmp] - full_pix.explained_variance[:k_cmp]).abs().max())
+assert err < 1e-8 * float(from_svd[0])
+print(f"largest difference between s²/(N-1) and the eigenvalues: {err:.2e}")
+
+# %% tags=["hide-cell"]
+# Exercise 3: power iteration for the first axis
+C = Xc.T @ Xc / (len(Xc) - 1)
+w = torch.randn(784, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+w /= w.norm()
+for _ in range(300):
+    w = C @ w
+    w /= w.norm()
+cosine = float((w @ full_pix.components[0]).abs())
+rayleigh = float(w @ C @ w)
+print(f"|cos| to the first component: {cosine:.6f}; Rayleigh quotient {rayleigh:.4f} "
+      f"against λ1 = {float(full_pix.explained_variance[0]):.4f}")
+
+# %% tags=["hide-cell"]
+# Exercise 4: the scores' covariance is diagonal, with the eigenvalues on it
+Z = Xc @ full_pix.components[:5].T
+cov_Z = Z.T @ Z / (len(Z) - 1)
+off_diagonal = float((cov_Z - torch.diag(torch.diag(cov_Z))).abs().max())
+print(f"largest off-diagonal covariance: {off_diagonal:.1e}")
+pd.DataFrame({"variance of scores": torch.diag(cov_Z).numpy(),
+              "eigenvalue": full_pix.explained_variance[:5].numpy()},
+             index=[f"PC {i + 1}" for i in range(5)]).round(5)
+
+# %% tags=["hide-cell"]
+# Exercise 5: k-means on more principal components of MyNet's fc1 features
+more = {}
+for dims in (2, 3, 5, 10):
+    Z_fc = embed.pca(feats["MyNet", "fc1 (act4)"], dims).scores.numpy()
+    clusters = KMeans(10, n_init=10, random_state=seed).fit_predict(Z_fc)
+    more[f"{dims}-D"] = adjusted_rand_score(y, clusters)
+pd.Series(more, name="ARI, MyNet fc1").round(3)

@@ -14,12 +14,27 @@
 # %% [markdown]
 # # 4. t-SNE, from scratch
 #
-# PCA (chapter 3) is linear: it keeps the directions of largest variance, and classes that
-# are separable only along curved boundaries stay mixed in its 2-D picture. **t-SNE**
-# (t-distributed stochastic neighbour embedding) instead places the points in 2-D so that
-# *neighbours stay neighbours*. We derive it, write it (`course_utils.embed.tsne`, exact and
-# fast), check it against scikit-learn, look at what each of its optimisation tricks does,
-# and then use it on the layers of chapter 1's LeNet-5 and MyNet.
+# PCA ([chapter 3](03_pca.ipynb)) is linear: it keeps the directions of largest variance, and
+# classes that are separable only along curved boundaries stay mixed in its 2-D picture.
+# **t-SNE** (t-distributed stochastic neighbour embedding) {cite}`vandermaaten2008visualizing`,
+# a descendant of stochastic neighbour embedding {cite}`hinton2002stochastic`, instead places
+# the points in 2-D so that *neighbours stay neighbours*. We derive it, write it
+# (`course_utils.embed.tsne`, exact and fast), check it against scikit-learn
+# {cite}`pedregosa2011scikit`, look at what each of its optimisation tricks does, and then use
+# it on the layers of [chapter 1](01_lenet_fashion.ipynb)'s LeNet-5 and MyNet.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** how t-SNE turns distances into neighbour probabilities with a
+# perplexity search, why the map uses a heavy-tailed kernel, how to derive the gradient of
+# its KL cost, what early exaggeration, momentum and gains do to the optimisation, how the
+# fast method approximates it, and how to read (and not over-read) a t-SNE map.
+#
+# **You need** [chapter 3](03_pca.ipynb) (PCA, the 10-NN accuracy of a projection),
+# probability (entropy, the KL divergence) and the chain rule; the features come from
+# [chapter 1](01_lenet_fashion.ipynb)'s networks.
+# ```
 
 # %%
 import time
@@ -74,7 +89,7 @@ print(f"mode: {cu.config.mode()}, {len(test)} test images; comparison on {n_comp
 # with $\sigma_i$, so a per-row **binary search** finds it. The conditional probabilities are
 # then **symmetrised**,
 #
-# $$p_{ij} = \frac{p_{j|i} + p_{i|j}}{2N}, \qquad \textstyle\sum_{i,j} p_{ij} = 1,$$
+# $$p_{ij} = \frac{p_{j|i} + p_{i|j}}{2N}, \qquad \textstyle\sum_{i,j} p_{ij} = 1,$$ (eq-tsne-joint)
 #
 # so that every point, even an outlier, carries at least $1/2N$ of the mass.
 #
@@ -108,7 +123,7 @@ print(f"mode: {cu.config.mode()}, {len(test)} test images; comparison on {n_comp
 #    y_j)$, hence
 #
 # $$\frac{\partial C}{\partial y_i} = 4 \sum_j (p_{ij} - q_{ij})(y_i - y_j)(1 + \lVert y_i -
-# y_j\rVert^2)^{-1} .$$
+# y_j\rVert^2)^{-1} .$$ (eq-tsne-gradient)
 #
 # The $p_{ij}$ term pulls neighbours together (attraction); the $q_{ij}$ term pushes all
 # pairs apart (repulsion). `embed.kl_gradient` computes exactly this, and the unit tests
@@ -250,9 +265,10 @@ ablation_table.round(4)
 # 1. **Sparse $P$.** With perplexity 30 each point has about 30 effective neighbours, so
 #    $p_{j|i}$ is computed only over the $3 \times 30$ nearest neighbours of $x_i$ and taken
 #    as 0 elsewhere; the attractive forces then cost $O(N \cdot 90)$.
-# 2. **Interpolated repulsion.** The repulsive part needs, for every $i$,
+# 2. **Interpolated repulsion.** The repulsive part of {eq}`eq-tsne-gradient` needs, for
+#    every $i$,
 #    $\sum_j w_{ij}^2 (y_i - y_j)$ and $Z = \sum_{i \ne j} w_{ij}$: sums of a smooth kernel
-#    over all points. Following FIt-SNE (Linderman et al., 2019), we cover the map with a
+#    over all points. Following FIt-SNE {cite}`linderman2019fast`, we cover the map with a
 #    regular grid, three nodes per unit of length; spread a unit charge of every point onto
 #    the $5 \times 5$ nodes around it with Lagrange polynomial weights; convolve the charge
 #    grid, with the FFT, with the force kernel $r\,(1 + \lVert r\rVert^2)^{-2}$ (one
@@ -312,13 +328,14 @@ fast_vs_exact.round(4)
 # the CPU's kernels, so there it is only recorded). For a few hundred
 # points the exact method is the quicker one (the grid has at least 100 × 100 nodes whatever
 # $N$); the benchmark `benchmarks/tsne_vs_sklearn.py`
-# measures the crossover and the large-$N$ speed against scikit-learn's Barnes–Hut.
+# measures the crossover and the large-$N$ speed against scikit-learn's Barnes–Hut
+# approximation {cite}`vandermaaten2014accelerating`.
 
 # %% [markdown]
 # ## t-SNE of the networks' layers
 #
 # Three layers of each network, each reduced to 50 dimensions by PCA first (where it has
-# more), then embedded. Compare with chapter 3's PCA views of the same layers.
+# more), then embedded. Compare with [chapter 3](03_pca.ipynb)'s PCA views of the same layers.
 
 # %%
 layer_maps, layer_rows = {}, []
@@ -388,7 +405,7 @@ pd.DataFrame(pca_rows).T.round(4)
 #
 # The perplexity sets how many neighbours each point tries to keep close. Small values
 # emphasise very local structure and break classes into small clumps; large values give
-# rounder, more global clusters (and cost more, since the fast method looks at
+# rounder, more global clusters {cite}`wattenberg2016use` (and cost more, since the fast method looks at
 # $3 \times$ perplexity neighbours).
 
 # %%
@@ -466,3 +483,83 @@ names = list(pca_rows)
 cu.results.claim("tsne_raw_vs_pca50_knn_gap",
                  abs(pca_rows[names[0]]["10-NN accuracy"] - pca_rows[names[1]]["10-NN accuracy"]), "<= 0.02", "<= 0.05")
 compare.round(4)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `perplexities = [2, 30, 100]` in the parameters cell. Before
+#    running: what will the perplexity-2 map look like, and will its 10-NN accuracy be higher
+#    or lower than at 30? And its trustworthiness?
+# 2. **The perplexity search by hand.** For every point of the comparison set, find by
+#    bisection the precision $\beta_i = 1/2\sigma_i^2$ whose conditional distribution has
+#    entropy $\log 30$, symmetrise as in {eq}`eq-tsne-joint`, and compare with
+#    `embed.joint_probabilities`.
+# 3. **Check the gradient.** Write {eq}`eq-tsne-gradient` in a few lines of PyTorch for a small
+#    random map and compare it with the gradient that autograd computes from the KL cost.
+# 4. **The crowding problem in numbers.** For a target similarity $q$ (relative to the value
+#    at distance 0), at what map distance does a Gaussian kernel $e^{-d^2}$ reach it, and at
+#    what distance the Student-t kernel $(1 + d^2)^{-1}$? Tabulate both for
+#    $q = 0.5, 0.1, 0.01, 0.001$.
+# 5. **t-SNE against PCA, neighbour by neighbour.** Extend the comparison: compute the
+#    trustworthiness of the 2-D PCA projection of the comparison set and compare it with that
+#    of our t-SNE map.
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# With perplexity 2 each point keeps only about two neighbours: the map breaks into many
+# small, tight clumps, and classes split into islands scattered over the plane. The 10-NN
+# accuracy usually drops a little (neighbours beyond the first two are not placed with care),
+# while trustworthiness at $k = 10$ also drops, since the map preserves only the very
+# nearest neighbours. Larger perplexities give rounder clusters, better global layout, and a
+# higher cost per iteration.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: bisection on the precision of every row, then the joint P
+D = torch.cdist(X_cmp, X_cmp) ** 2
+D.fill_diagonal_(float("inf"))
+lo = torch.full((len(D), 1), 1e-20, dtype=D.dtype)
+hi = torch.full((len(D), 1), 1e20, dtype=D.dtype)
+for _ in range(200):                      # geometric bisection over many orders of magnitude
+    beta = (lo * hi).sqrt()
+    logits = -beta * (D - D[D.isfinite()].reshape(len(D), -1).min(1, keepdim=True).values)
+    cond = logits.softmax(1)
+    entropy = -(cond * cond.clamp_min(1e-300).log()).sum(1, keepdim=True)
+    too_flat = entropy > np.log(30.0)     # entropy too high: sharpen (raise β)
+    lo = torch.where(too_flat, beta, lo)
+    hi = torch.where(too_flat, hi, beta)
+P_mine = (cond + cond.T) / (2 * len(D))
+gap = float((P_mine - P_cmp).abs().max() / P_cmp.max())
+assert gap < 1e-3, gap
+print(f"largest difference from embed.joint_probabilities: {gap:.1e} of the largest p_ij")
+
+# %% tags=["hide-cell"]
+# Exercise 3: the t-SNE gradient by formula and by autograd
+P_small = embed.joint_probabilities(X_cmp[:60], 30.0)
+Y = torch.randn(60, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed),
+                requires_grad=True)
+W = 1 / (1 + torch.cdist(Y, Y) ** 2)
+W = W - torch.diag(torch.diag(W))                       # w_ii = 0
+Q = W / W.sum()
+off = ~torch.eye(60, dtype=torch.bool)
+kl = (P_small[off] * (P_small[off] / Q[off]).log()).sum()
+kl.backward()
+with torch.no_grad():
+    diff = Y[:, None, :] - Y[None, :, :]
+    by_formula = 4 * (((P_small - Q) * W)[:, :, None] * diff).sum(1)
+rel = float((by_formula - Y.grad).norm() / Y.grad.norm())
+assert rel < 1e-8, rel
+print(f"relative difference between the formula and autograd: {rel:.1e}")
+
+# %% tags=["hide-cell"]
+# Exercise 4: distance at which each kernel falls to q
+q = np.array([0.5, 0.1, 0.01, 0.001])
+pd.DataFrame({"Gaussian exp(-d²)": np.sqrt(-np.log(q)),
+              "Student-t (1+d²)⁻¹": np.sqrt(1 / q - 1)}, index=q).rename_axis("q").round(2)
+
+# %% tags=["hide-cell"]
+# Exercise 5: trustworthiness of PCA against t-SNE on the comparison set
+pca2 = embed.pca(X_cmp, 2).scores.numpy()
+pd.Series({"PCA 2-D": trustworthiness(X_cmp.numpy(), pca2, n_neighbors=10),
+           "t-SNE (ours)": trustworthiness(X_cmp.numpy(), ours.embedding, n_neighbors=10)},
+          name="trustworthiness (k=10)").round(4)

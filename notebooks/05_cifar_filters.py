@@ -14,7 +14,8 @@
 # %% [markdown]
 # # 5. Inside a CNN: optimizers, filters and activations on CIFAR-10
 #
-# We train the course reports' LeNet-5 variant on grey 28×28 CIFAR-10 images and open it up.
+# We train the course reports' variant of LeNet-5 {cite}`lecun1998gradient` on grey 28×28
+# CIFAR-10 images {cite}`krizhevsky2009learning` and open it up.
 # First we compare four optimizers on the same budget and seed, then sweep the learning rate of
 # the best one. Then we look at what the trained network learned: the first-layer filters as
 # images, the activation maps of both convolutional layers for a few test images, and the
@@ -22,6 +23,19 @@
 #
 # CIFAR-10 cannot be downloaded on every machine. When it is missing, the chapter runs on
 # Fashion-MNIST instead and says so at the top and in every figure title.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** how SGD, momentum, Adagrad and Adam differ in their updates and in
+# practice, how to run a fair comparison (same seed, same batches, same budget), how to read
+# a learning-rate sweep, and how to look inside a trained network: its first-layer filters,
+# its activation maps, and per-filter activation statistics.
+#
+# **You need** [chapter 1](01_lenet_fashion.ipynb) (training a convolutional network with
+# SGD, reading loss curves). The network trained here is the one
+# [chapter 6](06_zeiler_fergus.ipynb) opens further.
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -89,10 +103,12 @@ summary(CifarLeNet(), (1, 28, 28))
 #
 # - **SGD**: $\theta \leftarrow \theta - \alpha g_t$.
 # - **SGD + momentum**: $v \leftarrow \beta v + g_t$, $\theta \leftarrow \theta - \alpha v$
-#   ($\beta = 0.9$): steps build up along directions where successive gradients agree.
-# - **Adagrad**: $G \leftarrow G + g_t^2$, $\theta \leftarrow \theta - \alpha g_t / (\sqrt{G} + \epsilon)$:
+#   ($\beta = 0.9$; [chapter 1](01_lenet_fashion.ipynb) writes the same update with the
+#   learning rate inside the velocity): steps build up along directions where successive
+#   gradients agree.
+# - **Adagrad** {cite}`duchi2011adaptive`: $G \leftarrow G + g_t^2$, $\theta \leftarrow \theta - \alpha g_t / (\sqrt{G} + \epsilon)$:
 #   every parameter gets its own step size, shrinking as its squared gradients accumulate.
-# - **Adam**: running means of the gradient and of its square,
+# - **Adam** {cite}`kingma2015adam`: running means of the gradient and of its square,
 #   $m \leftarrow \beta_1 m + (1-\beta_1) g_t$, $s \leftarrow \beta_2 s + (1-\beta_2) g_t^2$,
 #   bias-corrected to $\hat m, \hat s$, and $\theta \leftarrow \theta - \alpha \hat m / (\sqrt{\hat s} + \epsilon)$.
 #   As in report 002 its learning rate rises linearly from $\alpha/W$ to $\alpha$ over the
@@ -175,7 +191,7 @@ sweep_table.round(4)
 # The best learning rate is the one whose test accuracy ends highest without its test loss
 # turning back up; the final choice is that optimizer at that rate (printed below). The
 # network we look inside from here on is the reference run: Adam with warm-up at $10^{-3}$,
-# which is the one chapter 6 reuses. The table above shows how far it is from the best run.
+# which is the one [chapter 6](06_zeiler_fergus.ipynb) reuses. The table above shows how far it is from the best run.
 
 # %%
 model, history = reference_model(train, test, fast, seed, epochs)
@@ -298,3 +314,69 @@ cu.results.record("dead_filters_layer1", int((stats[stats.layer == "layer 1"]["f
 cu.results.record("dead_filters_layer2", int((stats[stats.layer == "layer 2"]["fraction active"] == 0).sum()))
 pd.Series({"best test accuracy": best_acc, "best minus SGD": sgd_gap,
            "s / epoch": sec_per_epoch}).round(4)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Add `1.0` at the front of `sweep_lrs` in the parameters cell. Before
+#    running: will that run diverge, crawl, or train? What will its test accuracy be? (The
+#    chapter stops a run whose loss becomes infinite and marks it *diverged*.)
+# 2. **Adam by hand.** Write three Adam steps yourself (running means, bias correction,
+#    update) for a small linear layer and check them against `torch.optim.Adam` with the same
+#    hyper-parameters.
+# 3. **Dead filters.** From the `stats` table, count the filters of each layer that are active
+#    (above zero) at less than 1 % of the positions of the test images. Would you prune them?
+# 4. **Flip invariance.** The networks were trained on images flipped left–right at random.
+#    Extend the chapter: on the test images, how often does the reference network give the
+#    same class to an image and to its mirror image, and how does its accuracy on the
+#    mirrored images compare?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# For Adam, a learning rate of 1.0 is three orders of magnitude above its usual $10^{-3}$:
+# the first steps throw the weights far off, and the loss either becomes infinite (the run
+# is marked *diverged*) or the network ends up stuck predicting one class, at chance
+# accuracy (about 0.1). The warm-up delays the damage by a few hundred steps but does not
+# prevent it. For plain SGD the threshold would be far higher, since its step is scaled by the
+# gradient itself.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: three Adam steps by hand against torch.optim.Adam
+g = torch.Generator().manual_seed(0)
+layer = torch.nn.Linear(5, 3)
+x, target = torch.randn(16, 5, generator=g), torch.randint(0, 3, (16,), generator=g)
+lr_, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+theta = [p.detach().clone() for p in layer.parameters()]
+m = [torch.zeros_like(p) for p in theta]
+v = [torch.zeros_like(p) for p in theta]
+opt = torch.optim.Adam(layer.parameters(), lr=lr_, betas=(b1, b2), eps=eps)
+for t in range(1, 4):
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(layer(x), target).backward()
+    grads = [p.grad.detach().clone() for p in layer.parameters()]
+    opt.step()
+    m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, grads)]
+    v = [b2 * vi + (1 - b2) * gi ** 2 for vi, gi in zip(v, grads)]
+    theta = [ti - lr_ * (mi / (1 - b1 ** t)) / ((vi / (1 - b2 ** t)).sqrt() + eps)
+             for ti, mi, vi in zip(theta, m, v)]
+assert all(torch.allclose(ti, p.detach(), atol=1e-6) for ti, p in zip(theta, layer.parameters()))
+print("three Adam steps by hand match torch.optim.Adam")
+
+# %% tags=["hide-cell"]
+# Exercise 3: filters that almost never fire
+dead = stats[stats["fraction active"] < 0.01]
+print(dead.groupby("layer").size().reindex(["layer 1", "layer 2"], fill_value=0).to_dict(),
+      "filters active at less than 1 % of positions, of",
+      stats.groupby("layer").size().to_dict())
+
+# %% tags=["hide-cell"]
+# Exercise 4: the same class for an image and its mirror image?
+model.eval()
+with torch.no_grad():
+    x_test = test.float().to(cu.device())
+    pred_orig = model(x_test).argmax(1).cpu()
+    pred_flip = model(x_test.flip(-1)).argmax(1).cpu()
+pd.Series({"same class for image and mirror": float((pred_orig == pred_flip).float().mean()),
+           "accuracy, original": float((pred_orig == test.labels).float().mean()),
+           "accuracy, mirrored": float((pred_flip == test.labels).float().mean())}).round(3)

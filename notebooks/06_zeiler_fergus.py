@@ -14,7 +14,8 @@
 # %% [markdown]
 # # 6. Zeiler & Fergus, done properly
 #
-# Zeiler and Fergus's *Visualizing and Understanding Convolutional Networks* (2014) asked a
+# Zeiler and Fergus's *Visualizing and Understanding Convolutional Networks*
+# {cite}`zeiler2014visualizing` asked a
 # simple question about the networks that had just started winning ImageNet: what does each
 # layer actually respond to? Their main tool, the **deconvnet**, takes one strong activation
 # deep in the network and runs it back down to pixel space, undoing each layer approximately:
@@ -32,9 +33,22 @@
 # the context) and **invariance** (how much the feature vectors move when the image is
 # shifted, rotated or scaled: little at the top, a lot at the bottom).
 #
-# We repeat each experiment on chapter 5's trained network (loaded from the cache, or
-# trained now if missing), and add **feature maximization**: synthesising, by gradient
-# ascent, the input that excites a unit most.
+# We repeat each experiment on [chapter 5](05_cifar_filters.ipynb)'s trained network (loaded
+# from the cache, or trained now if missing), and add **feature maximization**
+# {cite}`erhan2009visualizing,simonyan2014deep`: synthesising, by gradient ascent, the input
+# that excites a unit most.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to synthesise the input that excites a unit and to regularise that
+# ascent, to project a deep activation back to pixels with a deconvnet and find its
+# receptive field, to test what a network relies on by occlusion, and to measure how
+# invariant its layers are to shifts, rotations and scaling.
+#
+# **You need** [chapter 5](05_cifar_filters.ipynb) (its network is the one opened here, and
+# its filters and activation maps), and gradients with respect to the input.
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -85,9 +99,9 @@ print(f"mode: {cu.config.mode()}, reference network test accuracy {history.test_
 # it most. Start from a flat image $x_0$ at the average pixel value and climb the gradient of
 # the objective $a(x)$ (the mean activation of one feature map, or one class logit):
 #
-# $$x_{t+1} = \mathrm{clip}_{[0,1]}\Big(x_t + \eta\,\frac{\nabla_x a(x_t)}{\mathrm{rms}(\nabla_x a(x_t))}\Big).$$
+# $$x_{t+1} = \mathrm{clip}_{[0,1]}\Big(x_t + \eta\,\frac{\nabla_x a(x_t)}{\mathrm{rms}(\nabla_x a(x_t))}\Big).$$ (eq-featviz-ascent)
 #
-# Unconstrained, the ascent finds high-frequency patterns that no natural image contains.
+# Unconstrained, the ascent {eq}`eq-featviz-ascent` finds high-frequency patterns that no natural image contains.
 # Three regularisers pull it towards readable images: **L2 decay** shrinks $x - \bar x$ by a
 # factor $(1-\lambda)$ each step, **jitter** shifts the image by a random pixel or two before
 # each gradient, so the pattern must work at every nearby position, and **blur** smooths the
@@ -154,7 +168,7 @@ print(f"conv2: median final/initial = {ratio2.median():.1f}; "
 
 # %% [markdown]
 # Layer-1 images are repeated strokes at one orientation, the same edges the filters of
-# chapter 5 showed. Layer-2 images combine strokes into textures and corners. The class
+# [chapter 5](05_cifar_filters.ipynb) showed. Layer-2 images combine strokes into textures and corners. The class
 # images are the least readable: many different inputs give a high logit, and the ascent
 # finds one that shares only some strokes with the real class.
 #
@@ -162,8 +176,8 @@ print(f"conv2: median final/initial = {ratio2.median():.1f}; "
 #
 # For a feature map, we take the nine test images where it fires most strongly; for each we
 # keep only its strongest activation, set every other unit to zero, and project that signal
-# back to the pixels (`deconvnet(model, x, layer, channel)`; our tests check it equals captum's
-# `Deconvolution` to $10^{-5}$). Next to each projection is the image itself, dimmed outside
+# back to the pixels (`deconvnet(model, x, layer, channel)`; our tests check it equals
+# captum's {cite}`kokhlikyan2020captum` `Deconvolution` to $10^{-5}$). Next to each projection is the image itself, dimmed outside
 # that unit's receptive field (the input window it can see). This is the layout of the paper's
 # Figure 2: projections on the left, patches on the right, three feature maps per layer.
 
@@ -313,7 +327,7 @@ print(f"at the largest shift the top-layer distance is {shift_ratio:.2f}× the l
 # %% [markdown]
 # ## Feature evolution during training
 #
-# Chapter 5 kept the weights after several epochs. For three layer-2 feature maps, we load
+# [Chapter 5](05_cifar_filters.ipynb) kept the weights after several epochs. For three layer-2 feature maps, we load
 # each snapshot, find the test image that excites the map most at that point of training, and
 # project its strongest activation back to the pixels. The paper saw lower layers settle
 # within a few epochs and upper layers keep changing; on our small network the layer-2
@@ -358,3 +372,79 @@ cu.results.claim("regularised_roughness_ratio",
 cu.results.record("reference_test_acc", history.test_acc[-1])
 pd.Series({"conv2 median ratio": float(ratio2.median()), "class images hit": class_hits,
            "worst square on object": on_object, "top/layer-1 shift distance": shift_ratio}).round(3)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `window = 16` in the parameters cell. Before running: will the
+#    share of images whose worst square overlaps the object go up or down? What will the
+#    occlusion maps look like?
+# 2. **Receptive fields by hand.** With the rule $r_\text{out} = r_\text{in} + (k - 1)\,j$,
+#    $j_\text{out} = j_\text{in}\, s$ for a layer of kernel $k$ and stride $s$ ($j$ is the
+#    spacing of the units in input pixels), work out the receptive field of a unit of
+#    `act1` and of `act2`, and check against `receptive_field` for a unit in the middle of
+#    each map.
+# 3. **Occlusion by hand.** For one test image, slide the grey square yourself in two loops,
+#    record the probability of the true class at every position, and compare with the first
+#    grid that `occlusion_grid` returned above.
+# 4. **Mirror images.** Extend the invariance experiment with a left–right flip: how far do
+#    the layer-1 and the top-layer feature vectors move, and how does the true-class
+#    probability change? (Chapter 5 trained with random flips.)
+# 5. **How many ascent steps?** From the objective curves of the feature maximization, find
+#    the step at which the median conv2 map reaches 90 % of its final objective. Is
+#    `ascent_steps` generous or tight?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# A 16-pixel square covers more than half the width of a 28-pixel image, so almost every
+# position hides part of the object: the share of images whose worst square overlaps the
+# object goes up (towards 100 %), but the test says less, since it has become hard to miss.
+# The maps become coarse, a few large blobs, and the probability falls at many more
+# positions: a larger window trades resolution for a stronger effect.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: receptive fields by the recurrence, against receptive_field
+fields = {}
+r, j = 1, 1
+for name, k, stride_ in [("conv1", 5, 1), ("pool1", 2, 2), ("conv2", 5, 1)]:
+    r, j = r + (k - 1) * j, j * stride_
+    fields[name] = r
+tl = receptive_field(model, "act1", 14, 14, 28)
+t2 = receptive_field(model, "act2", 7, 7, 28)
+assert (tl[2] - tl[0], t2[2] - t2[0]) == (fields["conv1"], fields["conv2"])
+print(f"act1: {fields['conv1']}×{fields['conv1']} pixels, act2: {fields['conv2']}×{fields['conv2']} pixels")
+
+# %% tags=["hide-cell"]
+# Exercise 3: the occlusion grid of the first image, by hand
+x1, y1 = occ_x[:1], int(occ_y[0])
+mine = []
+with torch.no_grad():
+    for r_, c_ in positions:
+        xo = x1.clone()
+        xo[..., r_:r_ + window, c_:c_ + window] = start
+        mine.append(float(model(xo).softmax(1)[0, y1]))
+mine = torch.tensor(mine).view(prob.shape[1:])
+err_occ = float((mine - prob[0]).abs().max())
+assert err_occ < 1e-5, err_occ
+print(f"{len(positions)} positions; largest difference from occlusion_grid: {err_occ:.1e}")
+
+# %% tags=["hide-cell"]
+# Exercise 4: a left-right flip
+with torch.no_grad():
+    flipped = inv_x.flip(-1)
+    feats_flip = cu.features.extract(model, flipped, ["act1", "act3"])
+    p_flip = model(flipped).softmax(1).gather(1, inv_y[:, None])[:, 0]
+    p_orig = model(inv_x).softmax(1).gather(1, inv_y[:, None])[:, 0]
+flip_row = {name: float(((feats_flip[layer] - base[layer]).norm(dim=1)
+                         / base[layer].norm(dim=1).clamp_min(1e-6)).mean())
+            for layer, name in [("act1", "layer 1"), ("act3", "top layer")]}
+flip_row.update({"P(true class), original": float(p_orig.mean()), "P(true class), flipped": float(p_flip.mean())})
+pd.Series(flip_row, name="left-right flip").round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 5: the step at which the median conv2 map reaches 90 % of its final objective
+curve = viz["act2"][1].objective.median(1).values
+rise = curve - curve[0]
+reached = int(torch.nonzero(rise >= 0.9 * rise[-1]).flatten()[0])
+print(f"90 % of the final objective after {reached} of {len(curve) - 1} steps")

@@ -16,10 +16,24 @@
 #
 # A recurrent network reads a sequence one element at a time and carries what it has seen in
 # a hidden state. We turn each MNIST digit into a sequence of its 28 rows (28 pixels each),
-# let a plain RNN, an LSTM and a GRU read it top to bottom, and classify the digit from the
-# last hidden state. We compare the three cells with the same training budget, vary the size
-# of the GRU, set the recurrent networks against the convolutional net of chapter 2, and
-# measure how the gradient fades as it travels back through time.
+# let a plain RNN {cite}`elman1990finding`, an LSTM {cite}`hochreiter1997long` and a GRU
+# {cite}`cho2014learning` read it top to bottom, and classify the digit from the last hidden
+# state. We compare the three cells with the same training budget, vary the size of the GRU,
+# set the recurrent networks against the convolutional net of [chapter 2](02_cnn_zoo.ipynb),
+# and measure how the gradient fades as it travels back through time.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** the equations of the plain RNN, LSTM and GRU cells and where their
+# parameters sit, how backpropagation through time multiplies Jacobians, why a learning
+# rate and gradient clipping decide whether a plain RNN trains, and how to measure the
+# gradient reaching each time step instead of assuming that it vanishes.
+#
+# **You need** [chapter 1](01_lenet_fashion.ipynb) (training and loss curves),
+# [chapter 2](02_cnn_zoo.ipynb) (its VGG net is the comparison here), and the chain rule
+# for matrices.
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -87,13 +101,15 @@ fig.tight_layout()
 # o_t = \sigma(W_o x_t + U_o h_{t-1} + b_o),\\
 # \tilde c_t &= \tanh(W_c x_t + U_c h_{t-1} + b_c), \quad
 # c_t = f_t \odot c_{t-1} + i_t \odot \tilde c_t, \quad h_t = o_t \odot \tanh(c_t).
-# \end{aligned}$$
+# \end{aligned}$$ (eq-lstm)
+#
+# (the forget gate $f_t$ was added to the original LSTM by {cite:t}`gers2000learning`).
 #
 # **GRU:** an update gate $z_t$ interpolates between the old state and a candidate:
 #
 # $$z_t = \sigma(W_z x_t + U_z h_{t-1} + b_z), \quad r_t = \sigma(W_r x_t + U_r h_{t-1} + b_r), \quad
 # \tilde h_t = \tanh\big(W x_t + U (r_t \odot h_{t-1}) + b\big), \quad
-# h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t .$$
+# h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t .$$ (eq-gru)
 #
 # Each block of $(W, U, b)$ has $H(28 + H) + 2H$ parameters in PyTorch (which keeps two bias
 # vectors), so the LSTM has four times and the GRU three times the recurrent parameters of the
@@ -109,13 +125,14 @@ pd.DataFrame([{"cell": c, "recurrent params": cu.models.count_params(RowRNN(c, h
 #
 # Backpropagation through time multiplies one Jacobian per step:
 #
-# $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \operatorname{diag}\!\big(1 - h_k^2\big)\, U .$$
+# $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \operatorname{diag}\!\big(1 - h_k^2\big)\, U .$$ (eq-bptt)
 #
 # When the largest singular values of $U$ sit near 1, a large update can push them above 1
 # and the product grows with $T - t$: the loss jumps and the tanh units saturate, after which
-# their derivative $1 - h_k^2$ is near zero and learning stalls. The course reports trained
+# their derivative $1 - h_k^2$ is near zero and learning stalls
+# {cite}`bengio1994learning,pascanu2013difficulty`. The course reports trained
 # with Adam at $10^{-2}$ and $10^{-1}$ and saw unstable training. We use Adam at $10^{-3}$
-# with a cosine decay and clip the gradient norm at 1, the same for all three cells, so the
+# with a cosine decay and clip the gradient norm at 1 {cite}`pascanu2013difficulty`, the same for all three cells, so the
 # comparison is about the cells and not about the step size. The recurrent weight matrices
 # start orthogonal (all singular values 1, so the product above neither explodes nor
 # vanishes at the start), and the LSTM's forget gate starts open (bias 1). Below, the plain RNN is also
@@ -193,7 +210,7 @@ gru_table.round(4)
 # %% [markdown]
 # ## Recurrent networks against the convolutional net of chapter 2
 #
-# The VGG-style net of chapter 2 is fetched from the cache with the chapter-2 recipe
+# The VGG-style net of [chapter 2](02_cnn_zoo.ipynb) is fetched from the cache with the chapter-2 recipe
 # (`zoo.mnist_config`), and trained now if it is missing. Its recipe differs (SGD with
 # momentum and random shifts, 3 epochs in full mode), so this is a comparison of what each
 # family reaches with a sensible recipe, not of equal budgets. The seconds per epoch were
@@ -220,7 +237,7 @@ compare.round(4)
 # ## Gradients through time
 #
 # The classifier only sees $h_{28}$, so the loss $L$ reaches an earlier state $h_t$ only
-# through the chain of Jacobians above. We measure $\lVert \partial L / \partial h_t \rVert$
+# through the chain of Jacobians {eq}`eq-bptt`. We measure $\lVert \partial L / \partial h_t \rVert$
 # for every $t$ (mean over a batch of test digits), by unrolling each network one step at a
 # time with its own weights and differentiating the loss with respect to each hidden state.
 # A plain RNN's product of $\operatorname{diag}(1 - h_k^2)\,U$ factors tends to shrink
@@ -277,7 +294,7 @@ print(f"trained LSTM keeps {keep_ratio:.3g} times the plain RNN's share of gradi
 # - A learning rate of $10^{-3}$ with gradient clipping trains the plain RNN stably; the
 #   reports' $10^{-2}$ without clipping is shown beside it.
 # - The GRU's accuracy grows with its hidden size, with diminishing returns from 64 to 128.
-# - The convolutional net of chapter 2 remains the most accurate model, at many times the
+# - The convolutional net of [chapter 2](02_cnn_zoo.ipynb) remains the most accurate model, at many times the
 #   parameters.
 # - Gradients through time, measured in full mode: before training, all three cells lose
 #   gradient on the way back to row 1 (the gated cells more than the plain RNN, the GRU by orders
@@ -325,3 +342,90 @@ for (m, stage), row in decay.iterrows():
 cu.results.claim("lstm_vs_rnn_gradient_keep_ratio", keep_ratio, "< 1", None,
                  note="the trained LSTM keeps less gradient at row 1 than the trained RNN")
 pd.Series({"RNN": rnn_acc, "LSTM": lstm_acc, "GRU": gru_acc}, name="test accuracy").round(4)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `hidden_size = 32` in the parameters cell. Before running:
+#    which of the three cells will lose the most accuracy, and by roughly how much? How many
+#    parameters will each have?
+# 2. **An LSTM cell by hand.** Using the trained LSTM's weights (`models["lstm"].rnn`, whose
+#    gates PyTorch stacks in the order input, forget, cell, output), run {eq}`eq-lstm` over
+#    the 28 rows of a few test digits in a loop of your own and check that the last hidden
+#    state equals `torch.nn.LSTM`'s.
+# 3. **A GRU cell by hand.** Do the same for the GRU with {eq}`eq-gru`. You will find that
+#    the formula as written does not match `torch.nn.GRU`: read its documentation and find
+#    the two differences.
+# 4. **Counting parameters.** Show that an LSTM layer with $H$ units on 28 inputs has
+#    $4\,(28H + H^2 + 2H)$ parameters and a GRU $3\,(28H + H^2 + 2H)$, and check against the
+#    table of the chapter.
+# 5. **Reading fewer rows.** The networks accept sequences of any length. Extend the chapter:
+#    how accurate is the trained GRU after reading only the first 7, 14 and 21 rows of the
+#    test digits? What does the answer say about where the digits differ?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# With 32 units the plain RNN has $32 \cdot (28 + 32) + 64 = 1{,}984$ recurrent parameters,
+# the LSTM four and the GRU three times as many, plus 330 for the classifier. All three lose
+# accuracy, the plain RNN the most: it has to hold the upper rows in 32 numbers and has no
+# gates to protect them. The gated cells degrade more gracefully, as the GRU size sweep of
+# the chapter shows for the GRU.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: the LSTM equations against torch.nn.LSTM
+lstm = models["lstm"].rnn
+x_seq = test.float()[:16, 0].to(cu.device())            # (N, T = 28, D = 28)
+H = lstm.hidden_size
+W, U = lstm.weight_ih_l0, lstm.weight_hh_l0
+b = lstm.bias_ih_l0 + lstm.bias_hh_l0
+h = torch.zeros(len(x_seq), H, device=x_seq.device)
+c_state = torch.zeros_like(h)
+with torch.no_grad():
+    for t in range(x_seq.shape[1]):
+        gates = x_seq[:, t] @ W.T + h @ U.T + b
+        i_t, f_t, g_t, o_t = gates.split(H, dim=1)
+        c_state = torch.sigmoid(f_t) * c_state + torch.sigmoid(i_t) * torch.tanh(g_t)
+        h = torch.sigmoid(o_t) * torch.tanh(c_state)
+    h_torch = lstm(x_seq)[0][:, -1]
+print(f"largest difference from torch.nn.LSTM: {float((h - h_torch).abs().max()):.1e}")
+assert torch.allclose(h, h_torch, atol=1e-5)
+
+# %% tags=["hide-cell"]
+# Exercise 3: torch.nn.GRU resets after the matrix product, and its z keeps the old state:
+#   n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn)),  h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+gru = models["gru"].rnn
+H = gru.hidden_size
+Wr, Wz, Wn = gru.weight_ih_l0.split(H)
+Ur, Uz, Un = gru.weight_hh_l0.split(H)
+bir, biz, bin_ = gru.bias_ih_l0.split(H)
+bhr, bhz, bhn = gru.bias_hh_l0.split(H)
+h = torch.zeros(len(x_seq), H, device=x_seq.device)
+with torch.no_grad():
+    for t in range(x_seq.shape[1]):
+        x_t = x_seq[:, t]
+        r = torch.sigmoid(x_t @ Wr.T + bir + h @ Ur.T + bhr)
+        z = torch.sigmoid(x_t @ Wz.T + biz + h @ Uz.T + bhz)
+        n = torch.tanh(x_t @ Wn.T + bin_ + r * (h @ Un.T + bhn))
+        h = (1 - z) * n + z * h
+    h_torch = gru(x_seq)[0][:, -1]
+print(f"largest difference from torch.nn.GRU: {float((h - h_torch).abs().max()):.1e}")
+assert torch.allclose(h, h_torch, atol=1e-5)
+
+# %% tags=["hide-cell"]
+# Exercise 4: parameters of one recurrent layer
+H = hidden_size
+block = 28 * H + H * H + 2 * H
+expected = {"rnn": block, "lstm": 4 * block, "gru": 3 * block}
+counted = {c: cu.models.count_params(RowRNN(c, H).rnn) for c in expected}
+assert counted == expected, (counted, expected)
+pd.Series(counted, name=f"recurrent parameters, H = {H}")
+
+# %% tags=["hide-cell"]
+# Exercise 5: accuracy of the trained GRU after the first k rows
+gru_model = models["gru"].eval()
+x_all = test.float().to(cu.device())
+with torch.no_grad():
+    by_rows = {k: float((gru_model(x_all[:, :, :k]).argmax(1).cpu() == test.labels).float().mean())
+               for k in (7, 14, 21, 28)}
+pd.Series(by_rows, name="GRU test accuracy").rename_axis("rows read").round(3)

@@ -15,11 +15,27 @@
 # # 8. Grad-CAM and friends: where does the network look?
 #
 # A classifier says "sneaker"; **which pixels** made it say so? This chapter builds
-# **Grad-CAM** step by step, then its relatives **guided backprop** and **Guided Grad-CAM**,
-# checks all three against two trusted libraries (captum and pytorch-grad-cam), and then
+# **Grad-CAM** {cite}`selvaraju2017gradcam` step by step, then its relatives **guided
+# backprop** {cite}`springenberg2015striving` and **Guided Grad-CAM**, checks all three
+# against two trusted libraries (captum {cite}`kokhlikyan2020captum` and pytorch-grad-cam),
+# and then
 # *measures* them instead of admiring pictures: on canvases holding two Fashion-MNIST items
 # of different classes, does each class's map land on its own item? We also look at Grad-CAM
 # at every conv layer, across training epochs and for two architectures.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to derive Grad-CAM and write it in a few lines with hooks, why it equals
+# the class activation map on a global-average-pooling network, how guided backprop and
+# Guided Grad-CAM are computed, how to check an attribution method against trusted
+# libraries, and how to *measure* localisation with the pointing game instead of judging
+# pictures.
+#
+# **You need** backpropagation and PyTorch's autograd, convolutional networks
+# ([chapter 2](02_cnn_zoo.ipynb)), and, for the comparison, occlusion from
+# [chapter 6](06_zeiler_fergus.ipynb).
+# ```
 
 # %%
 import warnings
@@ -72,10 +88,11 @@ print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {cfg['tr
 #   of 56-pixel images would use, so that Grad-CAM's cells are 2 pixels wide;
 # - **GAPResNet**: a stem and three residual blocks, with last maps of 7×7.
 #
-# Both end in **global average pooling** (GAP) and one linear layer: the class score is a
+# Both end in **global average pooling** (GAP) {cite}`lin2014network` and one linear layer: the class score is a
 # weighted sum of the *spatial averages* of the last maps, so the network never sees a
 # position-specific weight — the evidence for a class stays where it was found.
-# `train_localizer` trains each once and caches it (chapters 9 and 10 reuse them), keeping a
+# `train_localizer` trains each once and caches it (chapters
+# [9](09_integrated_gradients.ipynb) and [10](10_autoencoders.ipynb) reuse them), keeping a
 # snapshot of the weights after every epoch.
 
 # %%
@@ -105,22 +122,23 @@ cu.plots.image_grid(x[:8], [" + ".join(classes[int(c)] for c in scenes.item_clas
 # pre-softmax score $y^c$ of class $c$. Grad-CAM asks how much each *map* matters for $c$
 # by averaging the gradient over the map's positions,
 #
-# $$\alpha_k^c = \frac{1}{hw} \sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}},$$
+# $$\alpha_k^c = \frac{1}{hw} \sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}},$$ (eq-gradcam-weights)
 #
 # then forms the weighted sum of the maps and keeps its positive part (the places that
 # *raise* the score):
 #
-# $$L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big) \in \mathbb{R}^{h \times w}.$$
+# $$L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big) \in \mathbb{R}^{h \times w}.$$ (eq-gradcam-map)
 #
 # The $h \times w$ map is upsampled (bilinear) to the input size and, for display, scaled to
 # $[0, 1]$. Why the average gradient? For a GAP network read at its last layer,
 # $y^c = b_c + \sum_k w_{ck} \frac{1}{hw} \sum_{i,j} A^k_{ij}$, so
 # $\partial y^c / \partial A^k_{ij} = w_{ck}/(hw)$ everywhere and
 # $\alpha_k^c = w_{ck}/(hw)$: Grad-CAM is then exactly the older **class activation map**
-# $\sum_k w_{ck} A^k$ (Zhou et al., 2016), up to the factor $1/hw$. Grad-CAM extends it to
+# $\sum_k w_{ck} A^k$ {cite}`zhou2016learning`, up to the factor $1/hw$. Grad-CAM extends it to
 # any layer and any architecture, because the gradient plays the role of the weight.
 #
-# Step by step, with a hook that keeps the layer's output in the graph:
+# Step by step, with a hook that keeps the layer's output in the graph,
+# {eq}`eq-gradcam-weights` and then {eq}`eq-gradcam-map`:
 
 # %%
 xs, target = x[:4], scenes.item_classes[:4, 0].to(device)
@@ -200,7 +218,7 @@ plt.tight_layout()
 # %% [markdown]
 # ## The pointing game
 #
-# Pictures convince; numbers decide. The **pointing game** (Zhang et al., 2016) scores a map
+# Pictures convince; numbers decide. The **pointing game** {cite}`zhang2016top` scores a map
 # a hit when its maximum falls on the object it was asked about — here, on the ink of the
 # item of the target class (its mask, with later items covering earlier ones), or within a
 # small tolerance of it: Zhang et al. allowed 15 pixels on 224-pixel images, which is about
@@ -209,8 +227,9 @@ plt.tight_layout()
 #
 # - **Grad-CAM** at the last conv block;
 # - **Guided Grad-CAM** (absolute value);
-# - **Integrated Gradients** (chapter 9; absolute value, black baseline);
-# - **occlusion** (chapter 6): the drop of the class score when a black window of half
+# - **Integrated Gradients** ([chapter 9](09_integrated_gradients.ipynb); absolute value,
+#   black baseline);
+# - **occlusion** ([chapter 6](06_zeiler_fergus.ipynb)): the drop of the class score when a black window of half
 #   an item's size covers each place;
 # - a **random map**, the floor: its hit rate is the fraction of the canvas an item covers.
 
@@ -349,10 +368,11 @@ arch_table
 # modified ReLU backward pass that lets a signal through only where the forward input was
 # positive *and* the signal itself is positive,
 #
-# $$R^{(l)} = \mathbb{1}[x^{(l)} > 0] \cdot \mathbb{1}[R^{(l+1)} > 0] \cdot R^{(l+1)},$$
+# $$R^{(l)} = \mathbb{1}[x^{(l)} > 0] \cdot \mathbb{1}[R^{(l+1)} > 0] \cdot R^{(l+1)},$$ (eq-guided-relu)
 #
 # which gives sharp, edge-like pictures of what excites the network — but barely depends on
-# the class. **Guided Grad-CAM** multiplies the two: sharp detail, only where Grad-CAM says
+# the class ({cite:t}`adebayo2018sanity` found that it barely depends on the trained weights
+# either). **Guided Grad-CAM** multiplies the two: sharp detail, only where Grad-CAM says
 # the class evidence is.
 
 # %%
@@ -389,7 +409,8 @@ class_sensitivity.round(3)
 #
 # ## Pretrained ImageNet networks
 #
-# The course report ran Grad-CAM on torchvision's ImageNet **ResNet-34** and **VGG-19** with
+# The course report ran Grad-CAM on torchvision's ImageNet {cite}`deng2009imagenet`
+# **ResNet-34** {cite}`he2016deep` and **VGG-19** {cite}`simonyan2015very` with
 # a photograph of a cat and a dog. The code below does the same on three photographs that
 # scikit-image ships (`chelsea` the cat, `astronaut`, `coffee`) — *when the pretrained
 # weights are in the torch cache* (`~/.cache/torch/hub/checkpoints`, filled by any earlier
@@ -466,3 +487,90 @@ cu.results.claim("gradcam_equals_cam_error", cam_error, "<= 1e-5", "<= 1e-5")
 cu.results.record("gapnet_test_acc", histories["gapnet"].test_acc[-1])
 cu.results.record("gapresnet_test_acc", histories["gapresnet"].test_acc[-1])
 pointing.round(3)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `tolerance = 0` in the parameters cell: a hit now needs the
+#    peak exactly on the item's ink. Before running: which method's hit rate falls most, and
+#    which least? What happens to the random map?
+# 2. **Grad-CAM by hand at another layer.** Repeat the step-by-step cell,
+#    {eq}`eq-gradcam-weights` and {eq}`eq-gradcam-map`, at the second conv block
+#    (`GAPNet.cam_layers[1]`) and check it against the package.
+# 3. **Plain gradients.** The simplest saliency map is the absolute gradient of the class
+#    score with respect to the pixels {cite}`simonyan2014deep`. Compute it for all the
+#    composites' questions and add it to the pointing game. Where does it rank?
+# 4. **Counterfactual maps.** Flip the sign of the weights, $\mathrm{ReLU}(\sum_k -\alpha_k^c
+#    A^k)$: the places whose evidence *lowers* the score of class $c$. On a two-item
+#    composite, where should that map peak? Measure how often it lands on the other item.
+# 5. **A first sanity check.** Copy the network, replace the weights of its linear head with
+#    random ones, and compare each method's maps before and after (cosine similarity of the
+#    absolute maps). Which map changes, and which hardly does? Compare with
+#    {cite:t}`adebayo2018sanity`.
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# Every hit rate falls, since near-misses no longer count. Coarse maps suffer most: Grad-CAM's
+# peak is a 2-pixel cell and occlusion's a window position, so a peak just beside the ink now
+# misses. Guided Grad-CAM and Integrated Gradients peak on single pixels, usually on strong
+# edges of the ink itself, and lose less. The random map's rate drops to the share of the
+# canvas covered by the item's ink alone.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: Grad-CAM step by step at the second conv block
+layer2 = GAPNet.cam_layers[1]
+xg = xs.clone().requires_grad_(True)
+with cu.explain.frozen_eval(net), cu.features.capture(net, layer2, detach=False) as acts:
+    scores = net(xg).gather(1, target[:, None])[:, 0]
+    A2 = acts[layer2]
+    dA2, = torch.autograd.grad(scores.sum(), A2)
+cam2 = F.relu((dA2.mean(dim=(2, 3), keepdim=True) * A2).sum(1)).detach()
+err2 = float((cam2 - GradCAM(net, layer2)(xs, target, upsample=False, normalize=False)).abs().max())
+assert err2 < 1e-5, err2
+print(f"layer {layer2}: maps {tuple(A2.shape[1:])}, step by step vs package: {err2:.1e}")
+
+# %% tags=["hide-cell"]
+# Exercise 3: the plain gradient in the pointing game
+plain = []
+with cu.explain.frozen_eval(net):
+    for chunk in torch.arange(len(xx)).split(250):                # in chunks, to bound memory
+        xv = xx[chunk].clone().requires_grad_(True)
+        grad, = torch.autograd.grad(net(xv).gather(1, tt[chunk, None]).sum(), xv)
+        plain.append(grad.abs().sum(1).cpu())
+plain = torch.cat(plain)
+with_plain = {**{k: float(h.float().mean()) for k, h in hits.items() if k in maps},
+              "plain gradient": float(pointing_game(plain, masks, tolerance).float().mean())}
+pd.Series(with_plain, name="pointing game").sort_values(ascending=False).round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 4: counterfactual Grad-CAM, and how often it peaks on the other item
+counter = []
+for chunk in torch.arange(len(xx)).split(250):                    # in chunks, to bound memory
+    with cu.explain.frozen_eval(net), cu.features.capture(net, layer, detach=False) as acts:
+        scores = net(xx[chunk].clone().requires_grad_(True)).gather(1, tt[chunk, None])[:, 0]
+        A_c = acts[layer]
+        dA_c, = torch.autograd.grad(scores.sum(), A_c)
+    counter.append(F.relu((-dA_c.mean(dim=(2, 3), keepdim=True) * A_c).sum(1)).detach())
+counter = F.interpolate(torch.cat(counter)[:, None], size=xx.shape[-2:], mode="bilinear")[:, 0].cpu()
+on_other_item = float(pointing_game(counter, other_masks, tolerance).float().mean())
+on_own_item = float(pointing_game(counter, masks, tolerance).float().mean())
+print(f"counterfactual map peaks on the other item in {on_other_item:.0%} of the questions, "
+      f"on the asked-for item in {on_own_item:.0%}")
+
+# %% tags=["hide-cell"]
+# Exercise 5: randomise the head and compare the maps (cosine similarity of |maps|)
+import copy
+
+shuffled = copy.deepcopy(net)
+with torch.no_grad():
+    shuffled.head.weight.normal_(0, float(net.head.weight.std()),
+                                 generator=torch.Generator(device=net.head.weight.device).manual_seed(seed))
+methods = {"Grad-CAM": lambda m: GradCAM(m, layer)(xs, target),
+           "guided backprop": lambda m: GuidedBackprop(m)(xs, target).abs().sum(1),
+           "Guided Grad-CAM": lambda m: GuidedGradCAM(m, layer)(xs, target).abs().sum(1)}
+similarity = {}
+for name, method in methods.items():
+    before, after = method(net).flatten(1), method(shuffled).flatten(1)
+    similarity[name] = float(F.cosine_similarity(before, after, dim=1).mean())
+pd.Series(similarity, name="cosine similarity, trained vs random head").round(3)

@@ -14,13 +14,27 @@
 # %% [markdown]
 # # 9. Integrated Gradients
 #
-# Grad-CAM (chapter 8) answers "where" at the coarse resolution of a conv layer.
-# **Integrated Gradients** (IG; Sundararajan, Taly & Yan, 2017) attributes the score to every
+# Grad-CAM ([chapter 8](08_gradcam.ipynb)) answers "where" at the coarse resolution of a conv
+# layer. **Integrated Gradients** (IG; {cite:t}`sundararajan2017axiomatic`) attributes the score
+# to every
 # *input pixel*, and comes with a guarantee: the attributions add up to the change in the
 # score between a baseline image and the input. We derive it, implement the integral with
 # several quadrature rules and watch the guarantee hold as the number of steps grows, see
 # how much the choice of baseline matters, and compare IG with Grad-CAM and occlusion by
 # deleting and inserting pixels in the order each method ranks them.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** why plain gradients fail on a saturated score, how IG integrates
+# gradients along a path and why its attributions add up to the change of the score, how the
+# quadrature rule and the number of steps control the error, how the baseline changes the
+# question IG answers, and how deletion and insertion curves compare attribution methods.
+#
+# **You need** [chapter 8](08_gradcam.ipynb) (its GAPNet, Grad-CAM, input gradients),
+# occlusion from [chapter 6](06_zeiler_fergus.ipynb), and one-variable calculus (the chain
+# rule, the fundamental theorem, numerical quadrature).
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -68,7 +82,7 @@ print(f"mode: {cu.config.mode()}; GAPNet from chapter 8, test accuracy on single
 # ## From gradients to integrated gradients
 #
 # The simplest attribution is the gradient $\partial F / \partial x_i$ of the score $F$ with
-# respect to each pixel ("saliency"). It answers a local question: how would the score move
+# respect to each pixel ("saliency", {cite}`simonyan2014deep`). It answers a local question: how would the score move
 # if pixel $i$ changed *a little*? For a confident network the answer is often "hardly at
 # all": the score has **saturated**. Take a softmax probability that is already 0.999; making
 # the sneaker's sole brighter cannot raise it much more, so its gradient is near zero even
@@ -78,13 +92,13 @@ print(f"mode: {cu.config.mode()}; GAPNet from chapter 8, test accuracy on single
 # black canvas), walk along the straight line $\gamma(\alpha) = x' + \alpha (x - x')$,
 # $\alpha \in [0, 1]$, and add up the gradients met on the way:
 #
-# $$\mathrm{IG}_i(x) = (x_i - x'_i) \int_0^1 \frac{\partial F}{\partial x_i}\big(x' + \alpha (x - x')\big) \, d\alpha .$$
+# $$\mathrm{IG}_i(x) = (x_i - x'_i) \int_0^1 \frac{\partial F}{\partial x_i}\big(x' + \alpha (x - x')\big) \, d\alpha .$$ (eq-ig)
 #
 # **Completeness.** By the chain rule, $\frac{d}{d\alpha} F(\gamma(\alpha)) = \sum_i
 # \frac{\partial F}{\partial x_i}(\gamma(\alpha)) \, (x_i - x'_i)$, so integrating over
 # $\alpha$ (the fundamental theorem of calculus along the path) gives
 #
-# $$\sum_i \mathrm{IG}_i(x) = F(x) - F(x').$$
+# $$\sum_i \mathrm{IG}_i(x) = F(x) - F(x').$$ (eq-ig-completeness)
 #
 # The attributions split exactly the change of the score between baseline and input.
 # **Sensitivity** follows: if $x$ and $x'$ differ in one pixel only and the scores differ,
@@ -92,10 +106,10 @@ print(f"mode: {cu.config.mode()}; GAPNet from chapter 8, test accuracy on single
 # region, fails. IG is also **implementation invariant**: it only uses gradients of the
 # function, so two networks computing the same function get the same attributions.
 #
-# In practice the integral is a quadrature with points $\alpha_k$ and weights $w_k$:
+# In practice the integral {eq}`eq-ig` is a quadrature with points $\alpha_k$ and weights $w_k$:
 # $\mathrm{IG}_i \approx (x_i - x'_i) \sum_k w_k \, \partial_i F(\gamma(\alpha_k))$, one
-# batch of gradients. The **completeness gap** $\sum_i \mathrm{IG}_i - (F(x) - F(x'))$
-# measures the quadrature error, per example.
+# batch of gradients. The **completeness gap** $\sum_i \mathrm{IG}_i - (F(x) - F(x'))$, the
+# failure of {eq}`eq-ig-completeness`, measures the quadrature error, per example.
 #
 # ## The straight-line path, and saturation
 #
@@ -174,7 +188,7 @@ gap_table.style.format("{:.1e}")
 # the gap is below 1 % of the score change (asserted at the end), which is why 64 is a
 # sensible default.
 #
-# captum's `"riemann_trapezoid"` is *not* this trapezoid rule. Both evaluate the gradient at
+# captum's {cite}`kokhlikyan2020captum` `"riemann_trapezoid"` is *not* this trapezoid rule. Both evaluate the gradient at
 # $n$ evenly spaced points $0, \frac{1}{n-1}, \dots, 1$, but captum weights them $1/n$
 # (halved at the two ends) instead of the interval width $1/(n-1)$, so its weights sum to
 # $(n-1)/n$ rather than 1 and its attributions are ours times $(n-1)/n$. Where the gradient
@@ -258,7 +272,7 @@ pd.Series(base_gaps, name="max |completeness gap|").to_frame().style.format("{:.
 # %% [markdown]
 # ## IG vs Grad-CAM vs occlusion: deleting and inserting pixels
 #
-# Which map ranks pixels best? **Deletion** (Petsiuk et al., 2018) blacks out pixels from
+# Which map ranks pixels best? **Deletion** {cite}`petsiuk2018rise` blacks out pixels from
 # the most to the least important and follows the softmax probability of the class: the
 # faster it drops, the better the ranking (lower area under the curve). **Insertion** starts
 # from a blurred copy and puts the original pixels back in the same order: the faster the
@@ -351,3 +365,86 @@ for m in METHODS:
     cu.results.record(f"relative_gap_{m}_{step_grid[-1]}", gaps[m][-1])
 cu.results.record("probability_at_half_path", saturation)
 auc.round(3)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `n_steps = 4` in the parameters cell (it sets the steps of the
+#    attributions drawn for the four baselines). Before running: will the pictures change
+#    visibly? How large will the largest completeness gap in the baseline table be, compared
+#    with the gap table's Gauss–Legendre column?
+# 2. **IG by hand, middle rule.** Write {eq}`eq-ig` with the Riemann middle rule yourself:
+#    build the batch of points $x' + \alpha_k (x - x')$ with $\alpha_k = (k + \tfrac12)/n$,
+#    take one batch of gradients, average and multiply by $x - x'$. Compare with the package's
+#    `method="riemann_middle"` on the most confident canvas.
+# 3. **Gauss–Legendre by hand.** `numpy.polynomial.legendre.leggauss(n)` gives nodes and
+#    weights on $[-1, 1]$. Map them to $[0, 1]$, repeat exercise 2 with them, and compare with
+#    `method="gausslegendre"`.
+# 4. **Sensitivity, in one dimension.** For $F(x) = 1 - \mathrm{ReLU}(1 - x)$, baseline
+#    $x' = 0$ and input $x = 2$: what is the gradient at the input, and what does IG give?
+#    Check {eq}`eq-ig-completeness` numerically.
+# 5. **IG of the probability.** Extend your code from exercise 3 to attribute the softmax
+#    probability instead of the logit. Check completeness, $\sum_i \mathrm{IG}_i = p(x) -
+#    p(x')$. Why does the saturation seen at the start of the chapter not break it?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# With four Gauss–Legendre points the maps look much the same: the attributions are
+# dominated by where the ink is, which the factor $x - x'$ fixes whatever the quadrature.
+# The completeness gap, though, grows by orders of magnitude, to the size the gap table shows
+# for four points: the sum of the attributions no longer splits the score change exactly.
+# Completeness is the check to run; the picture is not.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: the middle rule by hand
+def ig_by_hand(model, x, target, alphas, weights, score=None):
+    """(x - x') · Σ_k w_k ∂F/∂x(x' + α_k (x - x')) with a black baseline, for one image."""
+    path = torch.as_tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1) * x
+    grads = input_gradient(model, path, target if score is None else score)
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+    return x * (w * grads).sum(0, keepdim=True)
+
+
+n_hand = 64
+mid = ig_by_hand(net, x0, c0, (np.arange(n_hand) + 0.5) / n_hand, np.full(n_hand, 1 / n_hand))
+package_mid = ig(x0, torch.tensor([c0], device=device), baseline="black", n_steps=n_hand,
+                 method="riemann_middle")
+err_mid = float((mid - package_mid).abs().max() / package_mid.abs().max())
+assert err_mid < 1e-4, err_mid
+print(f"middle rule by hand vs package: {err_mid:.1e} of the largest attribution")
+
+# %% tags=["hide-cell"]
+# Exercise 3: Gauss–Legendre nodes and weights mapped from [-1, 1] to [0, 1]
+nodes, weights = np.polynomial.legendre.leggauss(n_hand)
+gl = ig_by_hand(net, x0, c0, (nodes + 1) / 2, weights / 2)
+package_gl = ig(x0, torch.tensor([c0], device=device), baseline="black", n_steps=n_hand,
+                method="gausslegendre")
+err_gl = float((gl - package_gl).abs().max() / package_gl.abs().max())
+assert err_gl < 1e-4, err_gl
+with torch.no_grad():
+    moved_logit = float(net(x0)[0, c0] - net(black)[0, c0])
+print(f"Gauss–Legendre by hand vs package: {err_gl:.1e}; sum of IG {float(gl.sum()):.4f} "
+      f"against F(x) - F(x') = {moved_logit:.4f}")
+
+# %% tags=["hide-cell"]
+# Exercise 4: the gradient is 0 at x = 2, but IG gives the whole change F(2) - F(0) = 1
+def F_toy(v):
+    return 1 - torch.relu(1 - v)
+
+
+x_toy = torch.tensor(2.0, requires_grad=True)
+grad_at_input, = torch.autograd.grad(F_toy(x_toy), x_toy)
+a = torch.linspace(0, 1, 1001)[1:] - 0.0005          # middle rule, 1000 points
+pts = (a * 2.0).requires_grad_(True)
+path_grads, = torch.autograd.grad(F_toy(pts).sum(), pts)
+ig_toy = float(2.0 * path_grads.mean())
+print(f"gradient at the input: {float(grad_at_input)}; IG: {ig_toy:.4f}; "
+      f"F(x) - F(x') = {float(F_toy(torch.tensor(2.0)) - F_toy(torch.tensor(0.0))):.4f}")
+
+# %% tags=["hide-cell"]
+# Exercise 5: IG of the probability still adds up to p(x) - p(x')
+ig_prob = ig_by_hand(net, x0, None, (nodes + 1) / 2, weights / 2, score=prob_of)
+with torch.no_grad():
+    moved_prob = float(prob_of(net(x0))[0] - prob_of(net(black))[0])
+print(f"sum of IG of p: {float(ig_prob.sum()):.4f}; p(x) - p(x') = {moved_prob:.4f}")

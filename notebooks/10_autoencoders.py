@@ -14,21 +14,37 @@
 # %% [markdown]
 # # 10. Autoencoders and variational autoencoders
 #
-# An autoencoder squeezes an image through a narrow code and rebuilds it; a **variational**
-# autoencoder (VAE) makes the code a probability distribution and so becomes a generative
-# model we can sample from. In this chapter we derive the VAE's training objective, then use
+# An autoencoder {cite}`hinton2006reducing` squeezes an image through a narrow code and
+# rebuilds it; a **variational** autoencoder (VAE) {cite}`kingma2014auto,rezende2014stochastic`
+# makes the code a probability distribution and so becomes a generative model we can sample
+# from. In this chapter we derive the VAE's training objective, then use
 # a family of small models on MNIST and Fashion-MNIST to look at:
 #
-# - **denoising**: a one-layer autoencoder against convolutional VAEs, on digits and clothes;
+# - **denoising** {cite}`vincent2008extracting`: a one-layer autoencoder against
+#   convolutional VAEs, on digits and clothes;
 # - how the **reconstruction loss** (cross-entropy or squared error) and the **encoder**
 #   (fully connected or convolutional) shape the reconstructions and the latent space;
-# - the **latent space** itself: a 2-D code decoded on a grid, a t-SNE map of a 16-D code,
+# - the **latent space** itself: a 2-D code decoded on a grid, a t-SNE map
+#   ([chapter 4](04_tsne.ipynb)) of a 16-D code,
 #   interpolation between digits and samples from the prior;
-# - a **conditional VAE** that keeps a digit's style while changing its class, and fills in
+# - a **conditional VAE** {cite}`sohn2015learning` that keeps a digit's style while changing its class, and fills in
 #   a missing half of an image;
-# - a **VAE-GAN**, whose discriminator trades likelihood for sharper images;
-# - **"area" attributions** of a reconstruction: which input pixels does one square of the
-#   output depend on?
+# - a **VAE-GAN** {cite}`larsen2016autoencoding`, whose discriminator trades likelihood for sharper images;
+# - **"area" attributions** of a reconstruction, with the guided backprop and Grad-CAM of
+#   [chapter 8](08_gradcam.ipynb): which input pixels does one square of the output depend on?
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to derive the evidence lower bound and the reparameterisation trick,
+# what the KL term does to a latent space and how the reconstruction loss acts on it, how to
+# train and compare autoencoders, VAEs, a conditional VAE and a VAE-GAN, and how to explore a
+# latent space by grids, maps, interpolation and sampling.
+#
+# **You need** probability (Gaussian densities, expectations, the KL divergence), training
+# networks ([chapter 1](01_lenet_fashion.ipynb)), t-SNE ([chapter 4](04_tsne.ipynb)) and,
+# for the last section, Grad-CAM and guided backprop ([chapter 8](08_gradcam.ipynb)).
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -96,11 +112,11 @@ print(f"mode: {cu.config.mode()}, device: {device}; MNIST train {len(mnist)} "
 #
 # $$\log p_\theta(x) = \underbrace{\mathbb{E}_{q_\phi(z \mid x)}\big[\log p_\theta(x \mid z)\big]
 #   - \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p(z)\big)}_{\text{ELBO}(x)}
-#   + \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p_\theta(z \mid x)\big).$$
+#   + \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p_\theta(z \mid x)\big).$$ (eq-elbo)
 #
 # The last KL divergence is never negative, so the **evidence lower bound** (ELBO) is a lower
 # bound on $\log p_\theta(x)$, tight when the encoder matches the true posterior. We minimise
-# the negative ELBO, which splits into two terms:
+# the negative ELBO of {eq}`eq-elbo`, which splits into two terms:
 #
 # - **reconstruction**: with Bernoulli pixels, $-\log p_\theta(x \mid z) = -\sum_i \big[x_i
 #   \log \hat{x}_i + (1 - x_i) \log(1 - \hat{x}_i)\big]$, the binary cross-entropy (BCE)
@@ -123,8 +139,8 @@ print(f"mode: {cu.config.mode()}, device: {device}; MNIST train {len(mnist)} "
 # $q_\phi(z \mid x)$ towards $\mathcal{N}(0, I)$: the codes of all images overlap and fill
 # the prior's bulk, so that nearby codes decode to similar images and samples from $p(z)$
 # decode to plausible ones. A weight $\beta$ on it, $\text{loss} = \text{recon} + \beta\,
-# \mathrm{KL}$, trades sharper reconstructions ($\beta < 1$) against a smoother, more
-# regular latent space ($\beta > 1$). `vae_loss` returns the loss and both parts.
+# \mathrm{KL}$ {cite}`higgins2017beta`, trades sharper reconstructions ($\beta < 1$) against a
+# smoother, more regular latent space ($\beta > 1$). `vae_loss` returns the loss and both parts.
 #
 # **Squared error instead of BCE.** A Gaussian decoder $\mathcal{N}(\hat{x}, s^2 I)$ gives
 # $-\log p(x \mid z) = \lVert x - \hat{x} \rVert^2 / (2 s^2) + \text{const}$, so the summed
@@ -380,7 +396,7 @@ fig.tight_layout()
 # ### t-SNE of the 16-D code
 #
 # For the main VAE's 16-D code we map the latent means of test images to two dimensions with
-# our own t-SNE (`course_utils.embed.tsne`, perplexity 30), coloured by the true class, which
+# our own t-SNE ([chapter 4](04_tsne.ipynb), `course_utils.embed.tsne`, perplexity 30), coloured by the true class, which
 # the VAE never saw.
 
 # %%
@@ -524,7 +540,7 @@ gan_table.round(4)
 # $s(x) = \sum_{(i,j) \in \square} \hat{x}_{ij}(x)$ (the posterior mean is decoded, no
 # sampling):
 #
-# - **area guided backprop**: $\partial s / \partial x$, with every ReLU passing back only
+# - **area guided backprop** ([chapter 8](08_gradcam.ipynb)): $\partial s / \partial x$, with every ReLU passing back only
 #   positive gradients where its input was positive (`relu_backward_rule(model, "guided")`;
 #   the conv VAE uses `nn.ReLU` modules throughout);
 # - **area Grad-CAM**: Grad-CAM of $s$ at an encoder convolution: each channel of the layer
@@ -645,3 +661,75 @@ cu.results.claim("area_guided_stroke_share_ratio", area_table.iloc[0]["outside m
                  "> 1", None, note="stroke share of outside mass / stroke share of outside area")
 pd.Series({"conv VAE test -ELBO (nats)": vae_metrics["neg_elbo"],
            "guided backprop mass outside the square": area_table.iloc[0]["mass outside the square"]}).round(3)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `noise_std = 0.8` in the parameters cell. Before running: will
+#    the ranking of the three denoisers change? Will the PSNR gap between the convolutional
+#    VAE and the one-layer autoencoder grow or shrink, and what happens to the PSNR of the
+#    noisy input itself?
+# 2. **The closed-form KL.** For a random diagonal Gaussian $q = \mathcal{N}(\mu,
+#    \operatorname{diag}\sigma^2)$ in 16 dimensions, compare the closed-form
+#    $\mathrm{KL}(q \,\|\, \mathcal{N}(0, I))$ of the chapter with a Monte Carlo estimate
+#    $\mathbb{E}_q[\log q(z) - \log p(z)]$ drawn with the reparameterisation trick.
+# 3. **The negative ELBO by hand.** For a batch of test digits, compute the main VAE's loss
+#    yourself from its outputs (summed binary cross-entropy plus closed-form KL, no sampling)
+#    and compare it with `V.vae_loss`.
+# 4. **Temperature.** Decode samples $z \sim \mathcal{N}(0, \tau^2 I)$ from the main VAE for
+#    $\tau = 0.5, 1, 1.5$. How do the sharpness (variance of the Laplacian) and the look of
+#    the samples change, and why?
+# 5. **Class centres.** In the 2-D VAE's latent plane, decode the mean code of each class. Do
+#    the ten centres decode to readable digits of their class?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# Heavier noise hurts every model, and the noisy input's PSNR falls by several dB. The
+# convolutional VAEs should stay ahead of the one-layer autoencoder: they rebuild from a
+# learnt summary of the whole image and can ignore far more noise, while the linear encoder
+# passes more of it on. Expect the gap to grow rather than shrink, most visibly on
+# Fashion-MNIST, where the simple model's outputs lose what texture they kept.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: closed-form KL against a Monte Carlo estimate
+gk = torch.Generator().manual_seed(seed)
+mu_q = torch.randn(1, 16, generator=gk, dtype=torch.float64)
+logvar_q = 0.5 * torch.randn(1, 16, generator=gk, dtype=torch.float64)
+closed = float(V.kl_divergence(mu_q, logvar_q))
+z_mc = V.reparameterise(mu_q.expand(200_000, -1), logvar_q.expand(200_000, -1), generator=gk)
+q_dist = torch.distributions.Normal(mu_q, (0.5 * logvar_q).exp())
+p_dist = torch.distributions.Normal(torch.zeros(16, dtype=torch.float64), torch.ones(16, dtype=torch.float64))
+mc = float((q_dist.log_prob(z_mc) - p_dist.log_prob(z_mc)).sum(1).mean())
+print(f"closed form {closed:.4f} nats, Monte Carlo {mc:.4f} nats")
+
+# %% tags=["hide-cell"]
+# Exercise 3: -ELBO = summed BCE + KL, against V.vae_loss
+x_b = mnist_test.float(slice(0, 100)).to(device)
+vae.eval()
+with torch.no_grad():
+    out = vae(x_b, sample=False)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, x_b, reduction="none")
+    kl_b = 0.5 * (out.mu ** 2 + out.logvar.exp() - 1 - out.logvar).sum(1)
+    by_hand = float((bce.flatten(1).sum(1) + kl_b).mean())
+    packaged = float(V.vae_loss(out, x_b)["loss"])
+assert abs(by_hand - packaged) < 1e-3 * abs(packaged)
+print(f"negative ELBO by hand {by_hand:.3f} nats, V.vae_loss {packaged:.3f} nats")
+
+# %% tags=["hide-cell"]
+# Exercise 4: samples at three temperatures
+temps = {}
+for tau in (0.5, 1.0, 1.5):
+    z_tau = tau * torch.randn(200, latent, generator=torch.Generator().manual_seed(seed))
+    temps[tau] = latent_space.decode(vae, z_tau)
+cu.plots.image_grid(torch.cat([temps[tau][:8] for tau in temps]),
+                    [f"τ = {tau}" if k == 0 else "" for tau in temps for k in range(8)], ncols=8, size=0.9,
+                    suptitle="Conv VAE samples at three temperatures");
+pd.Series({tau: float(metrics.laplacian_variance(img).mean()) for tau, img in temps.items()},
+          name="sample sharpness").rename_axis("τ").round(4)
+
+# %% tags=["hide-cell"]
+# Exercise 5: decode each class's mean code in the 2-D latent plane
+centres = torch.stack([z2[mnist_test.labels == c].mean(0) for c in range(10)])
+cu.plots.image_grid(latent_space.decode(vae2d, centres), [f"mean code of {c}" for c in range(10)], ncols=10,
+                    size=1.0, suptitle="2-D VAE: the decoded mean code of each class");

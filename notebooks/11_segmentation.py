@@ -18,11 +18,24 @@
 # can regenerate from a seed: scenes of 64×64 pixels holding one to four Fashion-MNIST items
 # at random places, possibly overlapping, with a label map that gives each pixel the class
 # of the item whose ink covers it (or *background*). On it we train **fully convolutional
-# networks** (FCNs): a classifier's convolutional part, a per-position class score, and
+# networks** (FCNs) {cite}`long2015fully`: a classifier's convolutional part, a per-position class score, and
 # learned upsampling back to the input size. We compare FCN-32 (upsample the deepest scores
 # in one step) with FCN-8 (fuse in the scores of two finer stages first) on two encoders,
-# draw their mistakes, and ask with *area Grad-CAM* what the network looked at to label one
-# region.
+# draw their mistakes, and ask with *area Grad-CAM* ([chapter 8](08_gradcam.ipynb)) what the
+# network looked at to label one region.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** how a classifier becomes a fully convolutional network, how transposed
+# convolutions initialised as bilinear interpolation upsample the class scores, what the
+# skip connections of FCN-8 add to FCN-32, how to score a segmentation (pixel accuracy, mean
+# class accuracy, mean IoU), and how to tell the errors of naming an object from those of
+# drawing its outline.
+#
+# **You need** the VGG and AlexNet designs of [chapter 2](02_cnn_zoo.ipynb), Grad-CAM from
+# [chapter 8](08_gradcam.ipynb), and convolution arithmetic (strides and padding).
+# ```
 
 # %%
 import matplotlib.pyplot as plt
@@ -97,8 +110,9 @@ pd.Series(share, index=classes, name="share of training pixels").to_frame().T.ro
 # ## From a classifier to an FCN
 #
 # The encoder is a stack of stages, each ending with a 2×2 max-pool. For the VGG-style
-# encoder (the `VGGNet` of chapter 2 with five one-convolution blocks of 32, 64, 96, 128 and
-# 128 filters) the stage outputs sit at strides 2, 4, 8, 16 and 32, exactly where VGG-16 has
+# encoder (the `VGGNet` of [chapter 2](02_cnn_zoo.ipynb) with five one-convolution blocks of 32, 64, 96, 128 and
+# 128 filters) the stage outputs sit at strides 2, 4, 8, 16 and 32, exactly where VGG-16
+# {cite}`simonyan2015very` has
 # its pools: **pool3 is the output at stride 8 (8×8 maps for a 64×64 scene), pool4 at
 # stride 16 (4×4) and pool5 at stride 32 (2×2)**. The classifier's fully connected layers
 # become convolutions (`fc6`: 3×3, `fc7`: 1×1) on pool5, and a 1×1 convolution gives a score
@@ -108,7 +122,7 @@ pd.Series(share, index=classes, name="share of training pixels").to_frame().T.ro
 # which enlarges a map $f$ times. Initialised with the bilinear kernel
 #
 # $$w(i, j) = \Big(1 - \frac{|i - c|}{f}\Big)\Big(1 - \frac{|j - c|}{f}\Big), \qquad
-# c = f - \tfrac12, \quad i, j = 0, \dots, 2f-1,$$
+# c = f - \tfrac12, \quad i, j = 0, \dots, 2f-1,$$ (eq-bilinear-kernel)
 #
 # it starts as bilinear interpolation, and training may then sharpen it.
 #
@@ -120,7 +134,7 @@ pd.Series(share, index=classes, name="share of training pixels").to_frame().T.ro
 #   $W_3, W_4$ start at zero, so training starts from the coarse prediction and learns what
 #   the finer maps add.
 #
-# The second encoder is the small AlexNet of chapter 2, split after its three pools
+# The second encoder is the small AlexNet of [chapter 2](02_cnn_zoo.ipynb), split after its three pools
 # (strides 2, 4 and 8). There its deepest stage (stride 8) plays pool5 and the skips come
 # from strides 4 and 2: the same head, one level finer.
 
@@ -162,7 +176,8 @@ table.set_index(["encoder", "head"]).round(3)
 # %% [markdown]
 # Per-class IoU shows where the pixels go wrong: background and the compact classes
 # (trousers, bags, sneakers) are easy; the upper-body garments (T-shirt, pullover, coat,
-# shirt) are mistaken for one another, as they were for the classifiers of chapter 1.
+# shirt) are mistaken for one another, as they were for the classifiers of
+# [chapter 1](01_lenet_fashion.ipynb).
 
 # %%
 iou = pd.DataFrame({k: r["iou"] for k, r in evals.items()}, index=classes)
@@ -284,7 +299,8 @@ cu.results.claim("alexnet_fcn8_minus_vgg_fcn8_items_named_right",
 # %% [markdown]
 # ## Area Grad-CAM: what did the network use to label one region?
 #
-# Grad-CAM (chapter 8) needs one score per image. For segmentation we take the score of one
+# Grad-CAM ([chapter 8](08_gradcam.ipynb), {eq}`eq-gradcam-weights` and
+# {eq}`eq-gradcam-map`) needs one score per image. For segmentation we take the score of one
 # class summed over a region, here the pixels the network itself labelled with that class in
 # one item:
 #
@@ -333,7 +349,7 @@ pd.Series(inside, name="mean heat inside the region / mean heat overall").round(
 #
 # ## Pascal VOC, for readers who have it
 #
-# The same code segments Pascal VOC 2012: `scenes.load_voc(root, split, size)` reads it through
+# The same code segments Pascal VOC 2012 {cite}`everingham2010pascal`: `scenes.load_voc(root, split, size)` reads it through
 # `torchvision.datasets.VOCSegmentation` into tensors (RGB images, labels 0–20 and 255 for
 # the "void" borders, to be ignored by the loss and the metrics); `build_fcn(...,
 # in_channels=3, num_classes=21)` and `F.cross_entropy(..., ignore_index=255)` do the rest.
@@ -393,3 +409,66 @@ cu.results.claim("vgg_fcn8_other_minus_upper_body_iou",
 cu.results.record("vgg_fcn8_mean_class_acc", evals["vgg fcn8"]["mean_class_acc"])
 cu.results.record("train_seconds", float(sum(h.total_seconds for h in histories.values())))
 table.set_index(["encoder", "head"])[["mean IoU"]].round(3).T
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Set `epochs = 3` in the parameters cell (fast mode trains for one
+#    epoch). Before running: which will grow more, the pixel accuracy or the mean IoU, and
+#    which head will gain more, FCN-32 or FCN-8?
+# 2. **The bilinear kernel.** Build the kernel {eq}`eq-bilinear-kernel` for $f = 4$, use it in
+#    `torch.nn.functional.conv_transpose2d` with stride $f$ and padding $f/2$, and show that
+#    away from the border it gives exactly `torch.nn.functional.interpolate(...,
+#    mode="bilinear", align_corners=False)`.
+# 3. **IoU from the confusion matrix.** Compute the per-class IoU and the mean IoU of the VGG
+#    FCN-8 yourself from its confusion matrix (rows: true class, columns: predicted) and
+#    check them against `metrics.evaluate`.
+# 4. **The lazy baseline.** What pixel accuracy, mean class accuracy and mean IoU does a
+#    "network" get that calls every pixel background? Compute them with `metrics.confusion` and
+#    `metrics.scores`.
+# 5. **Coarser still.** Extend the stride references to a stride of 64, one cell for the
+#    whole scene. What mean IoU do the true class shares allow then, and why is it not zero?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# Background is most of the pixels and is learnt first, so after one epoch the pixel
+# accuracy is already high while the item classes are still poorly named: more epochs raise
+# the mean IoU much more than the pixel accuracy. FCN-8 has more to learn (its skip scores
+# start at zero) and more to gain from the fine stages, so its lead over FCN-32 should widen.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: the bilinear kernel in a transposed convolution is bilinear interpolation
+f = 4
+i = torch.arange(2 * f, dtype=torch.float64)
+k1 = 1 - (i - (f - 0.5)).abs() / f
+kernel = (k1[:, None] * k1[None, :])[None, None]
+small = torch.randn(1, 1, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+up = torch.nn.functional.conv_transpose2d(small, kernel, stride=f, padding=f // 2)
+ref = torch.nn.functional.interpolate(small, scale_factor=f, mode="bilinear", align_corners=False)
+interior = float((up - ref)[..., f:-f, f:-f].abs().max())
+assert interior < 1e-12
+print(f"upsampled {tuple(small.shape[-2:])} to {tuple(up.shape[-2:])}; "
+      f"largest interior difference from interpolate: {interior:.1e}")
+
+# %% tags=["hide-cell"]
+# Exercise 3: IoU = TP / (truth + predicted - TP) per class
+cm8 = evals["vgg fcn8"]["confusion"].double()
+tp = cm8.diag()
+iou_mine = (tp / (cm8.sum(1) + cm8.sum(0) - tp)).numpy()
+assert np.allclose(iou_mine, evals["vgg fcn8"]["iou"], equal_nan=True)
+print(f"mean IoU by hand {np.nanmean(iou_mine):.4f}, metrics.evaluate {evals['vgg fcn8']['mean_iou']:.4f}")
+
+# %% tags=["hide-cell"]
+# Exercise 4: every pixel called background
+lazy = metrics.scores(metrics.confusion(torch.zeros_like(test.labels), test.labels, len(classes)))
+pd.Series({k: lazy[k] for k in ("pixel_acc", "mean_class_acc", "mean_iou")},
+          name="all background").round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 5: the true class shares at stride 64 (one cell per scene)
+coarse = metrics.scores(metrics.confusion(metrics.stride_reference(test.labels, len(classes), 64),
+                                  test.labels, len(classes)))
+print(f"mean IoU of the shares at stride 64: {coarse['mean_iou']:.3f} "
+      f"(stride 32: {reference[32]:.3f}); per-class IoU: "
+      + ", ".join(f"{c} {v:.2f}" for c, v in zip(classes, coarse["iou"])))

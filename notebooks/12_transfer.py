@@ -17,10 +17,25 @@
 # With only a handful of labelled images per class a network memorises its training set:
 # training accuracy reaches 100 % while test accuracy stalls. We set up such a problem on
 # Fashion-MNIST, train a four-convolution CNN from scratch and watch it overfit, then measure
-# the usual remedies on the same label budget: dropout with BatchNorm, data augmentation, and
-# **transfer learning**, reusing the features of a network trained on a related task with
-# plenty of labels. We then look inside: t-SNE of the features the from-scratch and the
-# transferred network give, and Grad-CAM of both on the same images as training goes on.
+# the usual remedies on the same label budget: dropout {cite}`srivastava2014dropout` with
+# BatchNorm {cite}`ioffe2015batch`, data augmentation, and **transfer learning**
+# {cite}`yosinski2014transferable`, reusing the features of a network trained on a related
+# task with plenty of labels. We then look inside: t-SNE ([chapter 4](04_tsne.ipynb)) of the
+# features the from-scratch and the transferred network give, and Grad-CAM
+# ([chapter 8](08_gradcam.ipynb)) of both on the same images as training goes on.
+#
+# ```{admonition} Learning goals and prerequisites
+# :class: note
+#
+# **You will learn** to recognise overfitting on a small labelled set, to measure the
+# classic remedies (dropout, batch normalisation, augmentation) on an equal budget, to
+# transfer features from a source task by freezing and fine-tuning layers, and to compare
+# the networks' features and attention with t-SNE and Grad-CAM.
+#
+# **You need** training and overfitting from [chapter 1](01_lenet_fashion.ipynb), dropout and
+# batch normalisation from [chapter 2](02_cnn_zoo.ipynb), t-SNE from
+# [chapter 4](04_tsne.ipynb) and Grad-CAM from [chapter 8](08_gradcam.ipynb).
+# ```
 
 # %%
 import copy
@@ -112,7 +127,7 @@ cu.plots.image_grid(main_data.float(picks), [main_data.classes[int(main_data.lab
 # frozen layers do not move at all (a unit test checks this bit for bit). A network frozen
 # this way has only its head to fit:
 #
-# $$\hat y = W_2\,\mathrm{ReLU}\big(W_1\,\phi(x) + b_1\big) + b_2,$$
+# $$\hat y = W_2\,\mathrm{ReLU}\big(W_1\,\phi(x) + b_1\big) + b_2,$$ (eq-transfer-head)
 #
 # with $\phi$ fixed features learnt from 30,000 source images: few labels need only place a
 # few hyperplanes in a space already organised by garment shape.
@@ -212,7 +227,7 @@ by_budget.round(3)
 # ## What the features look like: t-SNE
 #
 # We embed the 128-dimensional hidden layer of the two networks trained on the main budget
-# for the same test images, with our own t-SNE (chapter 4), and score each map by the
+# for the same test images, with our own t-SNE ([chapter 4](04_tsne.ipynb)), and score each map by the
 # accuracy of a 10-nearest-neighbour vote in the 2-D embedding.
 
 # %%
@@ -240,7 +255,7 @@ fig.suptitle(f"t-SNE of the hidden layer, {n_embed} test images");
 #
 # ## Where the networks look, epoch by epoch: Grad-CAM
 #
-# Grad-CAM (chapter 8) at the last convolution, for the true class, on the same test images,
+# Grad-CAM ([chapter 8](08_gradcam.ipynb)) at the last convolution, for the true class, on the same test images,
 # after the first epoch, a quarter of the way and at the end.
 
 # %%
@@ -272,7 +287,8 @@ fig.tight_layout()
 #
 # ## ImageNet-pretrained ResNet-18, for readers who have the weights
 #
-# The classic recipe is a ResNet-18 pretrained on ImageNet with its last layer (`fc`)
+# The classic recipe is a ResNet-18 {cite}`he2016deep` pretrained on ImageNet
+# {cite}`deng2009imagenet` with its last layer (`fc`)
 # replaced and everything else frozen. `transfer.resnet18_transfer(num_classes, weights=...)`
 # builds exactly that (grey images are repeated to three channels, resized and normalised
 # with ImageNet's statistics). **The ImageNet weights are not available on the machine that
@@ -329,3 +345,72 @@ cu.results.record("source_test_acc", float(source_acc))
 cu.results.record("tsne_knn_scratch", float(knn["scratch"]))
 cu.results.record("tsne_knn_transfer", float(knn["transfer (frozen)"]))
 pd.Series({"smallest budget": smallest, "transfer - scratch": round(float(gain), 4)})
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Predict, then run.** Swap the two lists in the parameters cell:
+#    `source_classes = [0, 1, 2, 3, 4]` and `target_classes = [5, 6, 7, 8, 9]`. Before running:
+#    will transfer help the new target task (sandals, shirts, sneakers, bags, ankle boots)
+#    more or less than it helped the original one, and will the scratch network do better or
+#    worse on it?
+# 2. **What the frozen network trains.** For the frozen transfer, only the head of
+#    {eq}`eq-transfer-head` learns. Count its parameters from the layer sizes, check the count
+#    against `count_params(..., trainable_only=True)`, and verify that the trained network's
+#    convolutional weights are still exactly the source network's.
+# 3. **A linear probe.** Extend the chapter: fit a logistic regression (scikit-learn) on the
+#    main budget's images, once on raw pixels and once on the source network's 128-d hidden
+#    features $\phi(x)$, and compare their test accuracies on the target task.
+# 4. **The gap, in one number per variant.** From the remedies table, rank the variants by
+#    their train–test gap and by their test accuracy. Does a smaller gap always mean a better
+#    network here?
+
+# %% [markdown]
+# ```{dropdown} Answer to exercise 1
+# The new target classes are easier to tell apart (sneakers, sandals and ankle boots differ
+# in shape; bags look like nothing else; only shirts resemble anything), so the from-scratch
+# network does better on them with the same few labels. The new source task, in turn, holds
+# the confusable upper-body garments, whose features (sleeves, collars, outlines) carry over
+# only partly to footwear and bags: expect a smaller gain from transfer than in the chapter,
+# though still a gain at the smallest budget.
+# ```
+
+# %% tags=["hide-cell"]
+# Exercise 2: only the head is trained, and the convolutions are the source network's
+frozen = main_models["transfer (frozen)"]
+linear = [m for m in frozen.head if isinstance(m, torch.nn.Linear)]
+by_sizes = sum(m.in_features * m.out_features + m.out_features for m in linear)
+trainable = count_params(build("transfer (frozen)"), trainable_only=True)
+assert by_sizes == trainable, (by_sizes, trainable)
+source_state = source_net.state_dict()
+same = all(torch.equal(t.cpu(), source_state[name].cpu()) for name, t in frozen.state_dict().items()
+           if name.startswith(("block1", "block2")))
+assert same
+print(f"trainable parameters: {trainable:,} (" + " + ".join(
+    f"{m.in_features}×{m.out_features} + {m.out_features}" for m in linear)
+    + f"); convolutions identical to the source network: {same}")
+
+# %% tags=["hide-cell"]
+# Exercise 3: logistic regression on pixels and on the source network's features
+from sklearn.linear_model import LogisticRegression
+
+
+def source_features(data):
+    with torch.no_grad():
+        return source_net.eval().features(data.float().to(device)).cpu().numpy()
+
+
+probe = {}
+for name, (train_x, test_x) in {
+        "raw pixels": (main_data.float().flatten(1).numpy(), target_test.float().flatten(1).numpy()),
+        "source features φ(x)": (source_features(main_data), source_features(target_test))}.items():
+    clf = LogisticRegression(max_iter=2000).fit(train_x, main_data.labels.numpy())
+    probe[name] = clf.score(test_x, target_test.labels.numpy())
+pd.Series(probe, name=f"linear probe test accuracy, {main_budget} labels per class").round(3)
+
+# %% tags=["hide-cell"]
+# Exercise 4: gap against test accuracy
+ranks = pd.DataFrame({"train-test gap": remedies["train-test gap"], "test acc": remedies["test acc"],
+                      "rank by gap (smallest first)": remedies["train-test gap"].rank().astype(int),
+                      "rank by test acc (best first)": remedies["test acc"].rank(ascending=False).astype(int)})
+ranks.sort_values("rank by gap (smallest first)").round(3)
