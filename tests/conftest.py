@@ -63,3 +63,21 @@ def net():
 def grey16():
     """``grey16(n)``: ``n`` random 16x16 grey images, the same every time (seed 1)."""
     return lambda n: torch.rand(n, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+
+
+def small_cnn(in_channels: int = 3, size: int = 32, hidden: int | None = None, classes: int = 5,
+              inplace: bool = False):
+    """A seeded tiny CNN for the attribution tests: three 3x3 conv + ReLU layers (the first two
+    followed by a 2x2 max-pool: modules "0", "3" and "6" are the convolutions), then a linear
+    head, with one hidden layer of ``hidden`` units if given."""
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    side = size // 4
+    head = ([nn.Linear(16 * side * side, hidden), nn.ReLU(inplace), nn.Linear(hidden, classes)]
+            if hidden else [nn.Linear(16 * side * side, classes)])
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
+        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace),
+        nn.Flatten(), *head)

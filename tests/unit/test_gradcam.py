@@ -6,17 +6,13 @@ import pytest
 import torch
 import torch.nn as nn
 
+from conftest import small_cnn
 from course_utils.explain.gradcam import GradCAM, minmax, target_scores
 from course_utils.models.localizer import GAPNet, GAPResNet, imagenet_model
 
 
 def small_net(inplace: bool = False) -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
-        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace),
-        nn.Flatten(), nn.Linear(16 * 8 * 8, 5))
+    return small_cnn(3, 32, inplace=inplace)
 
 
 def inputs(n=4, dtype=torch.float32):

@@ -5,16 +5,12 @@ import pytest
 import torch
 import torch.nn as nn
 
+from conftest import small_cnn
 from course_utils.explain.guided import GuidedBackprop, GuidedGradCAM, input_gradient
 
 
 def small_net(inplace: bool = False) -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
-        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace),
-        nn.Flatten(), nn.Linear(16 * 5 * 5, 16), nn.ReLU(inplace), nn.Linear(16, 5))
+    return small_cnn(3, 20, hidden=16, inplace=inplace)
 
 
 def inputs(n=3, dtype=torch.float64):
