@@ -463,8 +463,9 @@ cu.results.record("tsne_exact_kl_ours", compare.loc["ours (exact)", "KL (exact P
 cu.results.record("tsne_exact_kl_sklearn", compare.loc["scikit-learn (exact)", "KL (exact P)"])
 cu.results.record("tsne_exact_seconds_ours", t_ours)
 cu.results.record("tsne_exact_seconds_sklearn", t_skl)
+# fast mode (300 points): -0.002 to +0.017 over seeds and kernels, so asserted in full mode only
 cu.results.claim("tsne_ablation_no_gains_kl_excess",
-                 ablation["no gains"].kl - ablation["full schedule"].kl, "> 0", "> 0")
+                 ablation["no gains"].kl - ablation["full schedule"].kl, "> 0", None)
 cu.results.claim("tsne_ablation_exaggeration_kl250_excess",
                  ablation["full schedule"].kl_history[24] - ablation["no early exaggeration"].kl_history[24], "> 0", "> 0")
 cu.results.claim("tsne_fast_kl_ratio_vs_exact",
