@@ -81,3 +81,24 @@ def small_cnn(in_channels: int = 3, size: int = 32, hidden: int | None = None, c
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace), nn.MaxPool2d(2),
         nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(inplace),
         nn.Flatten(), *head)
+
+
+def tiny_batch_losses(make_model, steps: int, lr: float) -> list[float]:
+    """Adam on one fixed batch of 32 random 28x28 images with 4 labels, for the model that
+    ``make_model()`` builds (after the batch is drawn, seeded): the loss after each step. A model
+    that can learn at all should halve it (the sanity check of chapters 2 and 7)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 1, 28, 28), torch.arange(32) % 4
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

@@ -2,8 +2,8 @@
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from conftest import tiny_batch_losses
 from course_utils.models import SmallAlexNet, SmallResNet, VGGNet, count_params, summary, zoo
 
 NAMES = ["alexnet", "vgg", "resnet"]
@@ -92,19 +92,7 @@ def test_summary_total_matches_count():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_learns_a_tiny_subset(name):
-    torch.manual_seed(0)
-    x = torch.rand(32, 1, 28, 28)
-    y = torch.arange(32) % 4
-    model = zoo.build(name, num_classes=4)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for _ in range(15):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = tiny_batch_losses(lambda: zoo.build(name, num_classes=4), steps=15, lr=1e-3)
     assert losses[-1] < 0.5 * losses[0]
 
 
