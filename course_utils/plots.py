@@ -74,7 +74,10 @@ def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", size: fl
 
 def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", ax=None,
                      normalize: bool = True):
-    """Confusion matrix heat map (rows: true class, columns: predicted)."""
+    """Confusion matrix heat map (rows: true class, columns: predicted), drawn with seaborn:
+    shares of each true class (or counts), annotated where they are not negligible."""
+    import seaborn as sns
+
     y_true, y_pred = _np(y_true).astype(int), _np(y_pred).astype(int)
     _same_length("confusion_matrix", y_true=y_true, y_pred=y_pred)
     k = len(classes)
@@ -88,18 +91,14 @@ def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", a
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(k), classes, fontsize=8)
-    for i in range(k):
-        for j in range(k):
-            if cm[i, j] >= (0.005 if normalize else 1):
-                ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else int(cm[i, j]), ha="center",
-                        va="center", fontsize=6.5, color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    shown = np.where(cm >= (0.005 if normalize else 1), cm, np.nan)
+    labels = np.vectorize(lambda v: "" if np.isnan(v) else (f"{v:.2f}" if normalize else f"{v:.0f}"))(shown)
+    sns.heatmap(cm, ax=ax, cmap="Blues", annot=labels, fmt="", annot_kws={"fontsize": 6.5},
+                xticklabels=classes, yticklabels=classes, square=True,
+                cbar_kws={"fraction": 0.046, "label": "share of the true class" if normalize else "count"})
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     ax.figure.tight_layout()
     return ax.figure
 
