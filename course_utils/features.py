@@ -1,4 +1,5 @@
-"""Capture intermediate activations with forward hooks, always removed (chapter 1)."""
+"""Capture intermediate activations with forward hooks, always removed, and freeze a model's
+mode and parameters for a look inside, always restored (chapters 1, 7 and 8)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -79,3 +80,21 @@ def extract(model: nn.Module, images: torch.Tensor, layers, batch_size: int = 50
     finally:
         model.train(was_training)
     return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+@contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode with parameters not requiring grad; restore both on exit,
+    also after an error (chapter 8). Input gradients still flow; parameter ``.grad`` stays."""
+    modes = {m: m.training for m in model.modules()}
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        model.eval()
+        for p in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes.items():
+            m.training = training
+        for p, flag in flags.items():
+            p.requires_grad_(flag)

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..features import get_module, module_name
+from ..features import frozen_eval, get_module, module_name
 
 Target = None | int | torch.Tensor | list | Callable[[torch.Tensor], torch.Tensor]
 
@@ -208,24 +208,6 @@ def layer_forward(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: T
 
 
 # --- model state, gradients and hooks ----------------------------------------------------------
-
-@contextmanager
-def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with parameters not requiring grad; restore both on exit,
-    also after an error (chapter 8). Input gradients still flow; parameter ``.grad`` stays."""
-    modes = {m: m.training for m in model.modules()}
-    flags = {p: p.requires_grad for p in model.parameters()}
-    try:
-        model.eval()
-        for p in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for m, training in modes.items():
-            m.training = training
-        for p, flag in flags.items():
-            p.requires_grad_(flag)
-
 
 def _guided(_module, grad_input, _grad_output):
     # grad_input already is grad_output * (input > 0); keep only its positive part

@@ -88,7 +88,7 @@ def gradient_norms_through_time(model: RowRNN, x: torch.Tensor, y: torch.Tensor)
     """Mean over the batch of the norm of dL/dh_t, the gradient of the cross-entropy loss with
     respect to the top layer's hidden state after each row t (chapter 7). Returns a tensor of
     length T. Parameter ``.grad`` and the model's train/eval mode are left as they were."""
-    from ..explain.common import frozen_eval
+    from ..features import frozen_eval
 
     device = next(model.parameters()).device
     x, y = x.to(device), y.to(device)
