@@ -239,14 +239,15 @@ def md5(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def check(root: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Verify every known raw file under the data root: ``{dataset: {file: status}}`` (chapter 1).
-
-    Status is ``ok``, ``missing`` or ``corrupt (md5 ...)``.
+def check(root: str | Path | None = None, names=None) -> dict[str, dict[str, str]]:
+    """Verify the raw files of ``names`` (default: every known dataset) under the data root:
+    ``{dataset: {file: status}}`` (chapter 1). Status is ``ok``, ``missing`` or ``corrupt (md5 ...)``.
     """
     root = Path(root) if root is not None else config.data_root()
+    keys = CHECKSUMS if names is None else [_check_name(n) for n in names]
     report = {}
-    for key, files in CHECKSUMS.items():
+    for key in keys:
+        files = CHECKSUMS[key]
         folder = root / DATASETS[key][1]
         report[key] = {}
         for rel, expected in files.items():

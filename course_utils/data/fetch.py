@@ -37,14 +37,8 @@ def problems(name: str, root: Path) -> dict[str, str]:
     """``{file: "missing" | "corrupt (md5 ...)"}`` for one dataset; empty when it is all there."""
     key = data._check_name(name)
     folder = root / data.DATASETS[key][1]
-    out = {}
-    for rel, expected in data.CHECKSUMS[key].items():
-        path = folder / rel
-        if not path.exists():
-            out[str(path)] = "missing"
-        elif (got := data.md5(path)) != expected:
-            out[str(path)] = f"corrupt (md5 {got})"
-    return out
+    return {str(folder / rel): state for rel, state in data.check(root, [key])[key].items()
+            if state != "ok"}
 
 
 def mirrors(name: str) -> list[str]:
