@@ -322,7 +322,8 @@ plt.tight_layout()
 # %% [markdown]
 # All three rank pixels better than chance on both measures (asserted at the end; in fast
 # mode, with a briefly trained network and 60 images, IG's deletion score can land on either
-# side of chance, so there it is only recorded); the
+# side of chance, from -0.033 to +0.028 in `benchmarks/spread_fast.md`, so there it is only
+# recorded); the
 # table says which does best here. They fail differently. IG ranks single pixels, positive
 # ones first: it removes the pixels that *raise* the score but leaves the ones that lower
 # it, or that only matter together with their neighbours, for later. Grad-CAM and occlusion
