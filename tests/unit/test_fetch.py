@@ -7,7 +7,6 @@ import http.server
 import shutil
 import socket
 import threading
-import time
 
 import pytest
 
@@ -35,10 +34,8 @@ def _closed_port() -> int:
 
 def test_offline_stops_at_once_with_one_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "mirrors", lambda name: [f"http://127.0.0.1:{_closed_port()}/"])
-    start = time.monotonic()
-    with pytest.raises(data.DataMissingError) as err:
+    with pytest.raises(data.DataMissingError) as err:   # a hang is caught by the test's timeout
         fetch.ensure([2], root=tmp_path)
-    assert time.monotonic() - start < 60     # a bound on a hang, not a speed claim
     text = str(err.value)
     for part in ["no download mirror of mnist answered", str(tmp_path / "MNIST" / "raw"),
                  "train-images-idx3-ubyte: missing", "make data", "data prepare mnist", "COURSE_DATA"]:
