@@ -56,7 +56,7 @@ batch_size: Optional[int] = None  # (≥ 1) None: 32 in fast mode, 64 in full mo
 fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("01_lenet_fashion", data="Fashion-MNIST")
 cu.seed_everything(seed)
-setup = cu.models.lenet.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4
+setup = cu.recipes.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4
 epochs, batch_size = setup["epochs"], setup["batch_size"]
 device = cu.device()
 train = cu.data.load("fashion-mnist", "train", subset=setup["train_size"], seed=seed)
@@ -116,14 +116,16 @@ summary(MyNet(), (1, 28, 28))
 #
 # over the $T$ steps, so that the last epochs take small, careful steps.
 #
-# `cu.cache.train_or_load` trains a network once and stores it under a hash of its
-# configuration, so re-running this notebook, or any later chapter that needs these
-# networks, loads them instead of training again. `trained_fashion_models` wraps it with
-# this chapter's configuration, so later chapters fetch exactly these checkpoints.
+# A *recipe* (`cu.recipes.fashion`) names everything that changes a trained network: the
+# model, the data, the optimiser and its schedule, the epochs. `cu.recipes.train_or_load`
+# trains a network once and stores it under a hash of its recipe, so re-running this notebook,
+# or any later chapter that needs these networks, loads them instead of training again, and
+# changing any part of the recipe trains afresh. `fashion_models` trains (or loads) this
+# chapter's two networks, so later chapters fetch exactly these checkpoints.
 
 # %%
-models, histories = cu.models.lenet.trained_fashion_models(
-    fast, seed, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size, train=train, test=test)
+models, histories = cu.recipes.fashion_models(
+    fast, seed, train, test, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size)
 
 cu.plots.plot_histories(histories, title="Fashion-MNIST");
 

@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 
 import course_utils as cu
+from course_utils import recipes
 from course_utils.models import summary, zoo
 
 # %% tags=["parameters"]
@@ -62,22 +63,22 @@ cu.seed_everything(seed)
 sweep_train_size = cu.config.pick(400, 10000)
 sweep_epochs = sweep_epochs or cu.config.pick(1, 3)
 device = cu.device()
-base = zoo.mnist_config("vgg", fast=fast)  # data sizes of the shared recipe
-train = cu.data.load("mnist", "train", subset=base["train_size"], seed=seed)
-test = cu.data.load("mnist", "test", subset=base["test_size"], seed=seed)
+base = recipes.zoo("vgg", fast=fast)  # data sizes of the shared recipe
+train = cu.data.load("mnist", "train", subset=base.data["train_size"], seed=seed)
+test = cu.data.load("mnist", "test", subset=base.data["test_size"], seed=seed)
 sweep_train = train if sweep_train_size is None else cu.data.load("mnist", "train",
                                                                   subset=sweep_train_size, seed=seed)
 
 
 def recipe(model, **overrides):
-    """The shared chapter-2 recipe (course_utils.models.zoo.mnist_config) plus overrides."""
+    """The shared chapter-2 recipe (course_utils.recipes.zoo) plus overrides."""
     if epochs is not None:
         overrides.setdefault("epochs", epochs)
-    return zoo.mnist_config(model, fast=fast, seed=seed, **overrides)
+    return recipes.zoo(model, fast=fast, seed=seed, **overrides)
 
 
 print(f"mode: {cu.config.mode()}, device: {device}, train: {len(train)} images, "
-      f"test: {len(test)} images, epochs: {recipe('vgg')['epochs']}")
+      f"test: {len(test)} images, epochs: {recipe('vgg').epochs}")
 
 # %% [markdown]
 # ## The data
@@ -148,14 +149,14 @@ summary(zoo.SmallResNet(), (1, 28, 28))
 #
 # Each training image is shifted by a random whole number of pixels in $[-2, 2]$ along each
 # axis, so the networks see slightly different digits every epoch. The recipe lives in
-# `course_utils.models.zoo.mnist_config`, so [chapter 7](07_rnn.ipynb) can fetch the very same trained VGG net
+# `course_utils.recipes.zoo`, so [chapter 7](07_rnn.ipynb) can fetch the very same trained VGG net
 # from the cache.
 
 # %%
 names = {"alexnet": "AlexNet", "vgg": "VGG", "resnet": "ResNet"}
 models, histories = {}, {}
 for key, label in names.items():
-    models[label], histories[label] = zoo.train_or_load_mnist(recipe(key), train, test)
+    models[label], histories[label] = recipes.train_or_load(recipe(key), train, test)
 
 cu.plots.plot_histories(histories, title="MNIST");
 
@@ -217,7 +218,7 @@ for widths in sweep_widths:
     overrides = dict(model_kw={"widths": list(widths)}, epochs=sweep_epochs)
     if sweep_train_size is not None:
         overrides["train_size"] = sweep_train_size
-    model, h = zoo.train_or_load_mnist(recipe("vgg", **overrides), sweep_train, test)
+    model, h = recipes.train_or_load(recipe("vgg", **overrides), sweep_train, test)
     sweep_rows.append({"widths": "-".join(map(str, widths)),
                        "params": cu.models.count_params(model),
                        "test loss": h.test_loss[-1], "test acc": h.test_acc[-1],

@@ -48,7 +48,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 import course_utils as cu
 from course_utils import embed
-from course_utils.models.lenet import trained_fashion_models
+from course_utils.recipes import fashion_models
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -231,7 +231,7 @@ pd.Series(recon_err, name="mean squared error per pixel").rename_axis("k").to_fr
 # {cite}`rousseeuw1987silhouettes`).
 
 # %%
-models, histories = trained_fashion_models(fast, seed)
+models, histories = fashion_models(fast, seed)
 layers = {"LeNet-5": {"conv block (pool2)": "pool2", "fc1 (act3)": "act3", "logits (fc3)": "fc3"},
           "MyNet": {"conv block (pool2)": "pool2", "fc1 (act4)": "act4", "logits (fc3)": "fc3"}}
 images_test = test.float()

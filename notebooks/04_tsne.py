@@ -47,7 +47,7 @@ from sklearn.manifold import TSNE, trustworthiness
 
 import course_utils as cu
 from course_utils import embed
-from course_utils.models.lenet import trained_fashion_models
+from course_utils.recipes import fashion_models
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -144,7 +144,7 @@ print(f"mode: {cu.config.mode()}, {len(test)} test images; comparison on {n_comp
 # we keep the last convolutional block, the first fully connected layer and the logits.
 
 # %%
-models, histories = trained_fashion_models(fast, seed)
+models, histories = fashion_models(fast, seed)
 layers = {"LeNet-5": {"conv block": "pool2", "fc1": "act3", "logits": "fc3"},
           "MyNet": {"conv block": "pool2", "fc1": "act4", "logits": "fc3"}}
 feats = {}

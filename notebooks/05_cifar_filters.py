@@ -46,7 +46,8 @@ from IPython.display import Markdown, display
 
 import course_utils as cu
 from course_utils.models import summary
-from course_utils.models.cifar import REFERENCE, CifarLeNet, chapter5_data, data_description, reference_model
+from course_utils import recipes
+from course_utils.models.cifar import CifarLeNet
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -61,8 +62,8 @@ fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("05_cifar_filters")
 cu.seed_everything(seed)
 epochs = epochs or cu.config.pick(2, 10)
-train, test, banner = chapter5_data(fast, seed)
-data_name = cu.results.data_used(data_description(banner))
+train, test, banner = cu.data.cifar_or_standin(fast, seed)
+data_name = cu.results.data_used(cu.data.cifar_description(banner))
 tag = "CIFAR-10" if banner is None else "STAND-IN Fashion-MNIST (not CIFAR-10)"
 if banner:
     display(Markdown(f"> **Stand-in data.** {banner}"))
@@ -124,22 +125,10 @@ LABEL = {"sgd": "SGD", "momentum": "SGD + momentum", "adagrad": "Adagrad", "adam
 
 
 def run(optimizer, lr):
-    """Train (or load) one configuration; Adam at 1e-3 is the reference network chapter 6 uses."""
-    if (optimizer, lr) == (REFERENCE["optimizer"], REFERENCE["lr"]):
-        return reference_model(train, test, fast, seed, epochs)
-    cfg = {"data": train.name, "train_size": len(train), "epochs": epochs, "seed": seed,
-           "optimizer": optimizer, "lr": lr, "batch_size": 50, "hflip": True,
-           "warmup_epochs": 3 if optimizer == "adam" else 0}
-
-    def fit(model):
-        try:
-            return cu.train.fit(model, train, test, epochs=epochs, optimizer=optimizer, lr=lr,
-                                batch_size=50, warmup_epochs=cfg["warmup_epochs"], seed=seed,
-                                transform=cu.data.random_hflip, desc=f"{optimizer} {lr:g}")
-        except FloatingPointError as err:   # diverged: keep a record instead of crashing
-            return {"diverged": str(err)}
-
-    return cu.cache.train_or_load(f"ch05-{optimizer}", cfg, CifarLeNet, fit)
+    """Train (or load) one configuration; Adam at 1e-3 is the reference network chapter 6
+    uses. A run whose loss blows up is kept as a record ("diverged") instead of crashing."""
+    recipe = recipes.cifar(train, fast, seed, epochs, optimizer, lr)
+    return recipes.train_or_load(recipe, train, test, keep_divergence=True)
 
 
 models, histories = {}, {}
@@ -194,7 +183,7 @@ sweep_table.round(4)
 # which is the one [chapter 6](06_zeiler_fergus.ipynb) reuses. The table above shows how far it is from the best run.
 
 # %%
-model, history = reference_model(train, test, fast, seed, epochs)
+model, history = recipes.train_or_load(recipes.cifar(train, fast, seed, epochs), train, test)
 print(f"final choice from the plots: {LABEL[best_opt]} at lr = {best_lr:g} "
       f"(test accuracy {ok[best_lr].test_acc[-1]:.3f}); reference network (Adam, 1e-3): "
       f"{history.test_acc[-1]:.3f}")

@@ -62,7 +62,8 @@ import course_utils as cu
 from course_utils.explain.deconvnet import deconvnet, receptive_field, top_activations
 from course_utils.explain.featviz import maximize
 from course_utils.explain.occlusion import occlusion_grid, window_positions
-from course_utils.models.cifar import CifarLeNet, chapter5_data, data_description, reference_model
+from course_utils import recipes
+from course_utils.models.cifar import CifarLeNet
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -80,12 +81,12 @@ cu.seed_everything(seed)
 ascent_steps = ascent_steps or cu.config.pick(40, 200)
 n_search = cu.config.pick(200, 880)      # test images searched for top activations
 n_invariance = cu.config.pick(60, 500)
-train, test, banner = chapter5_data(fast, seed)
-cu.results.data_used(data_description(banner))
+train, test, banner = cu.data.cifar_or_standin(fast, seed)
+cu.results.data_used(cu.data.cifar_description(banner))
 tag = "CIFAR-10" if banner is None else "STAND-IN Fashion-MNIST (not CIFAR-10)"
 if banner:
     display(Markdown(f"> **Stand-in data.** {banner}"))
-model, history = reference_model(train, test, fast, seed)
+model, history = recipes.train_or_load(recipes.cifar(train, fast, seed), train, test)
 device = cu.device()
 images = test.float()[:n_search].to(device)
 labels = test.labels[:n_search]

@@ -42,7 +42,8 @@ import pandas as pd
 import torch
 
 import course_utils as cu
-from course_utils.models import RowRNN, rnn, zoo
+from course_utils import recipes
+from course_utils.models import RowRNN
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -57,11 +58,11 @@ report_lr: float = 0.01  # (> 0) the course reports' learning rate, tried once f
 fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("07_rnn", data="MNIST")
 cu.seed_everything(seed)
-base = rnn.mnist_config("rnn", hidden_size, fast=fast, seed=seed)
-train = cu.data.load("mnist", "train", subset=base["train_size"], seed=seed)
-test = cu.data.load("mnist", "test", subset=base["test_size"], seed=seed)
+base = recipes.rnn("rnn", hidden_size, fast=fast, seed=seed)
+train = cu.data.load("mnist", "train", subset=base.data["train_size"], seed=seed)
+test = cu.data.load("mnist", "test", subset=base.data["test_size"], seed=seed)
 print(f"mode: {cu.config.mode()}, device: {cu.device()}, train: {len(train)} images, "
-      f"test: {len(test)} images, epochs: {base['epochs']}")
+      f"test: {len(test)} images, epochs: {base.epochs}")
 
 # %% [markdown]
 # ## A digit as a sequence
@@ -141,10 +142,10 @@ pd.DataFrame([{"cell": c, "recurrent params": cu.models.count_params(RowRNN(c, h
 # %%
 models, histories = {}, {}
 for cell in ("rnn", "lstm", "gru"):
-    models[cell], histories[cell] = rnn.train_or_load_mnist(
-        rnn.mnist_config(cell, hidden_size, fast=fast, seed=seed), train, test)
-_, h_report_lr = rnn.train_or_load_mnist(
-    rnn.mnist_config("rnn", hidden_size, fast=fast, seed=seed, lr=report_lr, max_grad_norm=None),
+    models[cell], histories[cell] = recipes.train_or_load(
+        recipes.rnn(cell, hidden_size, fast=fast, seed=seed), train, test)
+_, h_report_lr = recipes.train_or_load(
+    recipes.rnn("rnn", hidden_size, fast=fast, seed=seed, lr=report_lr, max_grad_norm=None),
     train, test)
 
 cu.plots.plot_histories({"RNN, lr 1e-3 + clipping": histories["rnn"],
@@ -189,7 +190,7 @@ cell_table.round(4)
 # %%
 gru_rows, gru_hist = [], {}
 for size in gru_sizes:
-    model, h = rnn.train_or_load_mnist(rnn.mnist_config("gru", size, fast=fast, seed=seed), train, test)
+    model, h = recipes.train_or_load(recipes.rnn("gru", size, fast=fast, seed=seed), train, test)
     gru_hist[f"GRU {size}"] = h
     reached = [e for e, a in zip(h.epoch, h.test_acc) if a >= 0.97]
     gru_rows.append({"hidden": size, "params": cu.models.count_params(model),
@@ -211,13 +212,13 @@ gru_table.round(4)
 # ## Recurrent networks against the convolutional net of chapter 2
 #
 # The VGG-style net of [chapter 2](02_cnn_zoo.ipynb) is fetched from the cache with the chapter-2 recipe
-# (`zoo.mnist_config`), and trained now if it is missing. Its recipe differs (SGD with
+# (`recipes.zoo`), and trained now if it is missing. Its recipe differs (SGD with
 # momentum and random shifts, 3 epochs in full mode), so this is a comparison of what each
 # family reaches with a sensible recipe, not of equal budgets. The seconds per epoch were
 # measured where each network was trained.
 
 # %%
-cnn, cnn_hist = zoo.train_or_load_mnist(zoo.mnist_config("vgg", fast=fast))
+cnn, cnn_hist = recipes.train_or_load(recipes.zoo("vgg", fast=fast))
 compare = pd.DataFrame([{
     "model": name, "params": cu.models.count_params(m), "test acc": h.test_acc[-1],
     "test acc after epoch 1": h.test_acc[0], "epochs": len(h.epoch),
@@ -252,8 +253,8 @@ norms = {}
 for c in ("rnn", "lstm", "gru"):
     cu.seed_everything(seed)
     untrained = RowRNN(c, hidden_size).to(cu.device())
-    norms[(labels[c], "untrained")] = rnn.gradient_norms_through_time(untrained, x_probe, y_probe)
-    norms[(labels[c], "trained")] = rnn.gradient_norms_through_time(models[c], x_probe, y_probe)
+    norms[(labels[c], "untrained")] = cu.features.gradient_norms_through_time(untrained, x_probe, y_probe)
+    norms[(labels[c], "trained")] = cu.features.gradient_norms_through_time(models[c], x_probe, y_probe)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for ax, stage in zip(axes, ("untrained", "trained")):

@@ -52,8 +52,8 @@ from course_utils.explain.guided import GuidedBackprop, GuidedGradCAM
 from course_utils.explain.ig import IntegratedGradients
 from course_utils.explain.metrics import peak_distance, pointing_game
 from course_utils.explain.occlusion import occlusion_heatmap
-from course_utils.models.localizer import (GAPNet, GAPResNet, imagenet_model, localizer_config,
-                                          train_localizer)
+from course_utils import recipes
+from course_utils.models.localizer import GAPNet, GAPResNet, imagenet_model
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -72,9 +72,9 @@ cu.seed_everything(seed)
 n_composites = n_composites or cu.config.pick(60, 500)
 ig_steps = ig_steps or cu.config.pick(16, 32)
 device = cu.device()
-cfg = localizer_config("gapnet", fast, seed)
-print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {cfg['train_size']} "
-      f"canvases, {cfg['epochs']} epochs; composites: {n_composites}")
+recipe = recipes.localizer("gapnet", fast, seed)
+print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {recipe.data['train_size']} "
+      f"canvases, {recipe.epochs} epochs; composites: {n_composites}")
 
 # %% [markdown]
 # ## A network that can localise
@@ -91,14 +91,14 @@ print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {cfg['tr
 # Both end in **global average pooling** (GAP) {cite}`lin2014network` and one linear layer: the class score is a
 # weighted sum of the *spatial averages* of the last maps, so the network never sees a
 # position-specific weight — the evidence for a class stays where it was found.
-# `train_localizer` trains each once and caches it (chapters
+# `recipes.localizer` is the recipe of each, trained once and cached (chapters
 # [9](09_integrated_gradients.ipynb) and [10](10_autoencoders.ipynb) reuse them), keeping a
 # snapshot of the weights after every epoch.
 
 # %%
 nets, histories = {}, {}
 for arch in ["gapnet", "gapresnet"]:
-    nets[arch], histories[arch] = train_localizer(arch, fast, seed)
+    nets[arch], histories[arch] = recipes.train_or_load(recipes.localizer(arch, fast, seed))
 names = {"gapnet": "GAPNet", "gapresnet": "GAPResNet"}
 cu.plots.plot_histories({names[a]: h for a, h in histories.items()},
                         title="single items on a 56×56 canvas");

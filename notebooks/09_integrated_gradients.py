@@ -48,7 +48,8 @@ from course_utils.explain.guided import input_gradient
 from course_utils.explain.ig import METHODS, IntegratedGradients, make_baseline, path_scores
 from course_utils.explain.metrics import deletion_insertion
 from course_utils.explain.occlusion import occlusion_heatmap
-from course_utils.models.localizer import GAPNet, localizer_config, single_item_data, train_localizer
+from course_utils import recipes
+from course_utils.models.localizer import GAPNet
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -68,9 +69,9 @@ n_compare = n_compare or cu.config.pick(60, 200)
 step_grid = cu.config.pick([4, 8, 16, 32, 64], [4, 8, 16, 32, 64, 128, 256])
 n_gap_images = cu.config.pick(3, 8)
 device = cu.device()
-net, history = train_localizer("gapnet", fast, seed)          # chapter 8's network (cached)
-cfg = localizer_config("gapnet", fast, seed)
-test, _ = single_item_data(cfg, "test")
+recipe = recipes.localizer("gapnet", fast, seed)
+net, history = recipes.train_or_load(recipe)          # chapter 8's network (cached)
+test, _ = recipes.canvas_data(recipe.data, "test")
 x_all = test.float().to(device)
 with torch.no_grad():
     pred = net(x_all).argmax(1).cpu()

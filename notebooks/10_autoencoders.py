@@ -190,14 +190,15 @@ pd.DataFrame([{"model": name, "parameters": cu.models.count_params(model)} for n
 # We train each model as a **denoiser**: the encoder sees the image with Gaussian noise of
 # standard deviation 0.4 added to every pixel (clipped to $[0, 1]$), and the loss compares the
 # output with the clean image. Three models on each dataset: the one-layer `AutoEncoder`, the
-# `ConvVAE` and the deeper `ModifiedVAE`. Every model is cached by
-# `recipes.train_or_load_vae`, keyed by its architecture, its training settings and a fingerprint
-# of its training data.
+# `ConvVAE` and the deeper `ModifiedVAE`. Every model is cached by `recipes.train_or_load`
+# under its recipe (`recipes.vae`): its architecture, its training settings and a
+# fingerprint of its training data.
 
 # %%
 def train_model(name, kind, data, arch=None, test=None, **kw):
     """Train (or load from the cache) one chapter-10 model."""
-    return recipes.train_or_load_vae(f"ch10-{name}", kind, data, test, arch=arch, **{**fit_args, **kw})
+    recipe = recipes.vae(f"ch10-{name}", kind, arch, **{**fit_args, **kw})
+    return recipes.train_or_load(recipe, data, test)
 
 
 denoisers = {}

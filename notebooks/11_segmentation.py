@@ -101,7 +101,7 @@ fig.tight_layout()
 
 share = torch.bincount(train.labels.flatten(), minlength=len(classes)).double()
 share = (share / share.sum()).numpy()
-pd.Series(share, index=classes, name="share of training pixels").to_frame().T.round(3)
+pd.Series(share, index=classes, name="share of training pixels").to_frame().round(3)
 
 # %% [markdown]
 # Background covers most pixels, so pixel accuracy alone flatters a network that paints
@@ -145,16 +145,16 @@ summary(build_fcn("vgg", "fcn8", len(classes)), (1, canvas, canvas)).query("para
 # ## Training
 #
 # Each network minimises the cross-entropy averaged over all pixels, with Adam
-# ($\alpha = 2 \cdot 10^{-3}$, decayed to zero along a cosine). `recipes.train_fcn` trains once and caches the weights under a hash of
-# the configuration. The curves show the per-pixel loss and accuracy.
+# ($\alpha = 2 \cdot 10^{-3}$, decayed to zero along a cosine). `recipes.fcn` is its recipe,
+# trained once and cached under a hash of the recipe. The curves show the per-pixel loss and accuracy.
 
 # %%
 runs = [("vgg", "fcn32"), ("vgg", "fcn8"), ("alexnet", "fcn32"), ("alexnet", "fcn8")]
 models, histories = {}, {}
 for enc, head in runs:
     key = f"{enc} {head}"
-    models[key], histories[key] = recipes.train_fcn(enc, head, train, test, epochs=epochs, lr=lr,
-                                                batch_size=batch_size, seed=seed)
+    recipe = recipes.fcn(enc, head, train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    models[key], histories[key] = recipes.train_or_load(recipe, train, test)
 cu.plots.plot_histories(histories, title="FCNs on Fashion-MNIST scenes (per-pixel)");
 
 # %% [markdown]

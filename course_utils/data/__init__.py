@@ -20,6 +20,8 @@ from .datasets import (  # noqa: F401
     TensorData,
     available,
     check,
+    cifar_description,
+    cifar_or_standin,
     label_budget,
     load,
     load_or_standin,

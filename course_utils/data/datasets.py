@@ -294,3 +294,24 @@ def label_budget(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
     if per_class < 1 or per_class > int(counts.min()):
         raise ValueError(f"per_class must be in [1, {int(counts.min())}] (the rarest class), got {per_class}")
     return data.subset(per_class * len(data.classes), seed=seed, balanced=True)
+
+
+def cifar_or_standin(fast: bool, seed: int = 0, grey: bool = True, size: int = 28):
+    """``(train, test, banner)`` for chapters 5 and 6: CIFAR-10 (grey 28x28 by default) with a
+    class-balanced subset, or Fashion-MNIST as a named stand-in when CIFAR-10 is absent.
+
+    Full mode uses report 003's sizes (500 training and 88 test images per class); fast mode
+    40 and 20 per class. ``banner`` is None on real CIFAR-10, else the sentence to show.
+    """
+    n_train, n_test = (400, 200) if fast else (5000, 880)
+    kw = {"grey": grey, "size": size, "seed": seed}
+    train, banner = load_or_standin("cifar10", "fashion-mnist", split="train", **kw)
+    test, _ = load_or_standin("cifar10", "fashion-mnist", split="test", **kw)
+    return train.subset(n_train, seed=seed), test.subset(n_test, seed=seed + 1), banner
+
+
+def cifar_description(banner: str | None, grey: bool = True, size: int = 28) -> str:
+    """What :func:`cifar_or_standin` returned, in words, for the Results page (chapters 5, 6)."""
+    if banner is None:
+        return f"CIFAR-10 ({'grey' if grey else 'colour'}, {size}×{size})"
+    return "Fashion-MNIST, standing in for CIFAR-10 (not available)"

@@ -9,7 +9,7 @@ import torch
 
 import course_utils as cu
 from course_utils.data import CIFAR10_CLASSES, DataMissingError
-from course_utils.models.cifar import CifarLeNet, chapter5_data
+from course_utils.models.cifar import CifarLeNet
 
 
 def write_cifar(root, per_batch: int = 20, n_test: int = 30, seed: int = 0):
@@ -94,7 +94,7 @@ def test_chapter_data_uses_a_named_standin_when_cifar_is_absent(tmp_path, monkey
     if not cu.data.available("fashion-mnist"):
         pytest.skip("Fashion-MNIST not under the data root")
     monkeypatch.setenv("COURSE_DATA", str(cu.config.data_root()))
-    train, test, banner = chapter5_data(fast=True)
+    train, test, banner = cu.data.cifar_or_standin(fast=True)
     if cu.data.available("cifar10"):
         assert banner is None and train.name == "cifar10"
     else:
