@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from . import cache, config, data, models, steps
 from .data import augment
+from .timing import timed
 from .train import fit
 
 
@@ -143,6 +144,7 @@ def augmentation(spec: str | None):
 
 
 # --------------------------------------------------------------------------- train or load
+@timed("training")
 def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
                   force: bool | None = None, keep_divergence: bool = False):
     """``(model, history)`` of ``recipe``: from the cache, or trained now and saved (chapter 1).

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import config
 from .data import Batches, TensorData
+from .timing import timed
 
 
 @dataclass
@@ -181,6 +182,7 @@ class ClassifyStep:
         return {"loss": loss, "acc": acc}
 
 
+@timed("training")
 def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batches | None = None,
         epochs: int = 10, optimizer: str | torch.optim.Optimizer = "momentum", lr: float = 1e-2,
         momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 128,

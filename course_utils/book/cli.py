@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .. import config
+from .. import config, timing
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -43,8 +43,11 @@ def cmd_run(args) -> int:
         row["metrics"] = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in mine[:4]) + \
             (f" (+{len(mine) - 4})" if len(mine) > 4 else "")
         row["setting"] = runner.point_label(row["sweep"]) if row.get("sweep") else ""
+    for row in rows:
+        row.update({k: v for k, v in (row.get("phases") or {}).items()})
+    phases = [p for p in timing.PHASES if any(p in r for r in rows)]
     columns = ["notebook", "setting", "status", "mode", "seconds"] if sweep else \
-        ["notebook", "status", "mode", "seconds", "metrics"]
+        ["notebook", "status", "mode", "seconds", *phases, "metrics"]
     print(_table(rows, columns))
     failed = [r for r in rows if r["status"] != "pass"]
     for r in failed:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import config
+from .. import config, timing
 
 _state: dict = {"notebook": None, "start": None}
 
@@ -33,6 +33,8 @@ def begin(notebook: str, data: str | None = None) -> None:
     """Start a fresh record for ``notebook`` (e.g. ``"01_lenet_fashion"``); ``data`` says
     which data the chapter ran on (chapter 1)."""
     _state.update(notebook=notebook, start=time.time())
+    timing.reset()
+    timing.watch_matplotlib()
     path = _metrics_file(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"notebook": notebook, "mode": config.mode(), "hardware": _hardware(),
@@ -71,6 +73,7 @@ def record(name: str, value, target: str | None = None, note: str | None = None,
     payload["metrics"][name] = {"value": value, "target": target, "note": note, "asserted": asserted,
                                 "seconds": round(time.time() - _state["start"], 2)}
     payload["mode"] = config.mode()
+    payload["phases"] = timing.totals()
     path.write_text(json.dumps(payload, indent=1))
     return value
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import config
+from ..timing import timed
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -166,6 +167,7 @@ def _torchvision_dataset(key: str, root: Path, train: bool, download: bool, veri
         raise DataMissingError(_missing_message(key, root) + f" [torchvision: {err}]") from None
 
 
+@timed("data")
 def load(name: str, split: str = "train", subset: int | None = None, seed: int = 0,
          download: bool = False, grey: bool = False, size: int | None = None,
          root: str | Path | None = None, verify: bool = True) -> TensorData:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .. import config
+from ..timing import timed
 from .datasets import DataMissingError, TensorData, load
 
 
@@ -26,6 +27,7 @@ class Scenes:
     classes: list[str]
 
 
+@timed("data")
 def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, int] = (1, 4),
                 seed: int = 0, threshold: int = 40, distinct: bool = False) -> Scenes:
     """Paste 1-4 items of ``source`` at random places on a black canvas (chapters 8 and 11).
@@ -78,6 +80,7 @@ VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
 
 
+@timed("data")
 def scene_data(source: str = "fashion-mnist", split: str = "train", n: int = 1000,
                canvas: int = 64, items: tuple[int, int] = (1, 4), seed: int = 0,
                threshold: int = 40, source_subset: int | None = None) -> TensorData:

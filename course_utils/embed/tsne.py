@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..timing import timed
 from .common import MACHINE_EPSILON, _as_tensor, _count, nearest_neighbours, squared_distances
 from .pca import pca
 
@@ -91,6 +92,7 @@ def row_entropy(P: torch.Tensor) -> torch.Tensor:
     return -(P * torch.log(P.clamp_min(1e-300))).sum(1)
 
 
+@timed("embedding")
 def joint_probabilities(X, perplexity: float = 30.0) -> torch.Tensor:
     """Dense symmetric P for exact t-SNE: p_ij = (p_{j|i} + p_{i|j}) / (2N), floored at machine
     epsilon off the diagonal as scikit-learn does (chapter 4)."""
@@ -103,6 +105,7 @@ def joint_probabilities(X, perplexity: float = 30.0) -> torch.Tensor:
 
 
 
+@timed("embedding")
 def sparse_joint_probabilities(X, perplexity: float = 30.0):
     """Sparse symmetric P for fast t-SNE from the ``3 * perplexity`` nearest neighbours of each
     point (as scikit-learn's Barnes-Hut mode): returns ``(rows, cols, values)`` of the upper
@@ -299,6 +302,7 @@ class _Fast:
         return grad, kl
 
 
+@timed("embedding")
 def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration: float = 12.0,
          learning_rate="auto", max_iter: int = 1000, exaggeration_iter: int = 250,
          momentum: tuple[float, float] = (0.5, 0.8), gains: bool = True, min_gain: float = 0.01,

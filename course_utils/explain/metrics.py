@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..timing import timed
 from .common import Target, check_batch, check_count, frozen_eval, resolve_target, run_model, target_scores
 
 
@@ -79,6 +80,7 @@ def _order(maps: torch.Tensor, seed: int) -> torch.Tensor:
     return perm[ranks]
 
 
+@timed("attribution")
 def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Target,
                        mode: str = "deletion", steps: int = 28, baseline=0.0,
                        batch_size: int = 256, seed: int = 0):

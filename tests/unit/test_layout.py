@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "course_utils"
 
 # lowest first: a module may import its own layer and the ones before it, never a later one
 LAYERS = [
-    {"config", "watchdog"},                                   # settings, the kernel's watchdog
+    {"config", "watchdog", "timing"},                         # settings, the kernel's watchdog, phase timers
     {"data"},                                                 # datasets, batches, augment, scenes, fetch
     {"plots"},                                                # figures of tensors (needs data's helpers only)
     {"models"},                                               # plain nn.Modules
