@@ -252,3 +252,15 @@ def plot_predictions(images: torch.Tensor, truth: torch.Tensor, preds: dict[str,
         fig.suptitle(suptitle)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def try_it(draw, **controls):
+    """A "try it" control for JupyterLab (chapter 3): ``ipywidgets.interact(draw, **controls)``,
+    one slider per ``name=(low, high, step)`` or menu per list. The static book cannot run a
+    slider, so the calling cell is tagged ``remove-output``; a figure for fixed values stands
+    above it in the chapter."""
+    import ipywidgets
+
+    if not controls:
+        raise ValueError("try_it needs at least one control, e.g. k=(1, 200, 1)")
+    return ipywidgets.interact(draw, **controls)
