@@ -388,21 +388,105 @@ def available(name: str, root: str | Path | None = None) -> bool:
     return all((root / DATASETS[key][1] / f).exists() for f in files)
 
 
-def load_or_standin(name: str, standin: str, **kwargs) -> tuple[TensorData, str | None]:
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+          "voc": "Pascal VOC 2012", "pets": "Oxford-IIIT Pets"}
+
+
+def standin_banner(name: str, standin: str, part: str = "this chapter",
+                   root: str | Path | None = None) -> str:
+    """The sentence a chapter shows when ``name`` is absent and ``part`` runs on ``standin``
+    instead (chapter 5)."""
+    key = _check_name(name)
+    root = Path(root) if root is not None else config.data_root()
+    return (f"{TITLES[key]} ({key}) is not under the data root ({root}), so {part} runs on "
+            f"{standin} as a stand-in. Fetch the real data with "
+            f"`python -m course_utils data prepare {key}` and re-run.")
+
+
+def load_or_standin(name: str, standin: str | TensorData, part: str = "this chapter",
+                    **kwargs) -> tuple[TensorData, str | None]:
     """Load ``name`` or, when it is absent, ``standin`` with the same options (chapter 5).
 
-    Returns ``(data, banner)``: ``banner`` is None when the real dataset was used, else a
-    sentence the chapter must show (nothing is substituted silently).
+    ``standin`` is a dataset name (loaded with the same options, less ``grey``) or data already
+    in memory (returned as it is). Returns ``(data, banner)``: ``banner`` is None when the real
+    dataset was used, else a sentence the chapter must show (nothing is substituted silently).
     """
     if available(name, kwargs.get("root")):
         return load(name, **kwargs), None
-    kwargs.pop("grey", None)
-    data = load(standin, **kwargs)
-    banner = (f"{name} is not under the data root ({config.data_root()}), so this chapter runs on "
-              f"{data.name} as a stand-in. Fetch the real data with "
-              f"`python -m course_utils data prepare {name}` and re-run.")
-    data.info["standin_for"] = name
+    if isinstance(standin, TensorData):
+        data = standin
+    else:
+        kwargs.pop("grey", None)
+        kwargs.pop("verify", None)
+        data = load(standin, **kwargs)
+    banner = standin_banner(name, data.name, part, kwargs.get("root"))
+    data.info["standin_for"] = _check_name(name)
     return data, banner
+
+
+@dataclass
+class Choice:
+    """What a chapter runs on (chapters 10-12): ``train`` and ``test`` of the real dataset
+    ``name`` when it was found (``banner`` None), else of the stand-in, with the ``banner`` to
+    show. ``title`` names the data actually used; ``part`` is what of the chapter uses it."""
+
+    name: str
+    train: TensorData | None
+    test: TensorData | None
+    banner: str | None
+    title: str
+    part: str = "this chapter"
+
+    @property
+    def real(self) -> bool:
+        """True when the real dataset is used."""
+        return self.banner is None
+
+    def markdown(self) -> str:
+        """The visible box: "Stand-in data" with the banner, or "Real data" saying that the
+        text was written for the stand-in run and the claims are recorded, not asserted."""
+        if not self.real:
+            return f"> **Stand-in data.** {self.banner}"
+        return (f"> **Real data.** {self.title} was found under the data root, and {self.part} "
+                f"runs on it. The text around the figures describes the stand-in run the book was "
+                f"built with; on this data every claim is recorded with its target but not asserted.")
+
+
+def choose(name: str, standin: str | tuple[TensorData, TensorData] | None, *,
+           train_size: int | None = None, test_size: int | None = None, seed: int = 0,
+           grey: bool = True, size: int | None = 28, part: str = "this chapter",
+           standin_title: str | None = None, root: str | Path | None = None,
+           verify: bool = True) -> Choice:
+    """The real dataset ``name`` when it is under the data root, else a named stand-in
+    (chapters 10, 11 and 12).
+
+    ``standin`` is a dataset name (loaded with the same sizes and seed), a ``(train, test)``
+    pair already in memory (used as it is), or None when the chapter has its own substitute,
+    described by ``standin_title`` (``train``/``test`` are then None). The real data are
+    loaded with ``grey`` and ``size`` (grey 28x28 by default, what the book's small networks
+    take), ``train_size``/``test_size`` examples drawn with ``seed``.
+    """
+    key = _check_name(name)
+    if available(key, root):
+        kw = {"seed": seed, "grey": grey, "size": size, "root": root, "verify": verify}
+        train = load(key, "train", subset=train_size, **kw)
+        test = load(key, "test", subset=test_size, **kw)
+        title = TITLES[key] + (f" ({'grey ' if grey else ''}{train.shape[-1]}×{train.shape[-1]})")
+        return Choice(key, train, test, None, title, part)
+    if standin is None:
+        if not standin_title:
+            raise ValueError("choose: without a stand-in dataset, standin_title must say what runs instead")
+        return Choice(key, None, None, standin_banner(key, standin_title, part, root), standin_title, part)
+    if isinstance(standin, tuple):
+        train, test = standin
+    else:
+        kw = {"seed": seed, "size": size, "root": root}
+        train = load(standin, "train", subset=train_size, **kw)
+        test = load(standin, "test", subset=test_size, **kw)
+        for d in (train, test):
+            d.info["standin_for"] = key
+    title = standin_title or TITLES.get(train.name, train.name)
+    return Choice(key, train, test, standin_banner(key, title, part, root), title, part)
 
 
 def md5(path: Path, chunk: int = 1 << 20) -> str:
