@@ -242,7 +242,7 @@ by_budget.round(3)
 # accuracy of a 10-nearest-neighbour vote in the 2-D embedding.
 
 # %%
-n_embed = cu.config.pick(100, 1000)
+n_embed = min(cu.config.pick(100, 1000), len(target_test))  # Pets: about 500 test photos of five breeds
 emb_idx = torch.arange(n_embed)
 x_emb = target_test.float(emb_idx).to(device)
 embeds = {}
