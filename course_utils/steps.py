@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from .data.augment import add_noise
 from .metrics import evaluate_vae
 from .models import vae as V
+from .train import ClassifyStep
 
 
 class VAEStep:
@@ -79,11 +80,12 @@ class VAEGANStep:
         return evaluate_vae(model, data, noise=0.0, seed=self.seed, device=device)
 
 
-STEPS = {"classify": None, "vae": VAEStep, "vaegan": VAEGANStep}
+STEPS = {"classify": ClassifyStep, "vae": VAEStep, "vaegan": VAEGANStep}
 
 
 def make(name: str, **kw):
-    """A step by name: ``"classify"`` (``None``: :func:`fit`'s default), ``"vae"``, ``"vaegan"``."""
+    """A step by name: ``"classify"`` (with no options ``None``, :func:`fit`'s default),
+    ``"vae"``, ``"vaegan"``; ``kw`` go to its class."""
     if name not in STEPS:
         raise ValueError(f"unknown step {name!r}; expected one of {sorted(STEPS)}")
-    return None if STEPS[name] is None else STEPS[name](**kw)
+    return None if name == "classify" and not kw else STEPS[name](**kw)

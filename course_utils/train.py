@@ -9,6 +9,7 @@ into ``History.train_<name>`` and the evaluation into ``History.test_<name>``.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -166,10 +167,12 @@ def predict(model: nn.Module, data, batch_size: int = 1000, device=None) -> torc
 
 class ClassifyStep:
     """The default step of :func:`fit`: ``loss_fn`` (cross-entropy) on the model's logits;
-    records loss and accuracy, per example or per pixel for label maps (chapter 1)."""
+    records loss and accuracy, per example or per pixel for label maps (chapter 1).
+    ``ignore_index`` leaves a label (Pascal VOC's void 255) out of the loss (chapter 11)."""
 
-    def __init__(self, loss_fn: Callable = F.cross_entropy):
-        self.loss_fn = loss_fn
+    def __init__(self, loss_fn: Callable = F.cross_entropy, ignore_index: int | None = None):
+        self.loss_fn = loss_fn if ignore_index is None else functools.partial(
+            loss_fn, ignore_index=ignore_index)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
         out = model(x)

@@ -81,8 +81,14 @@ sweep_seeds = tuple(sweep_seeds or cu.config.pick((0,), (0, 1, 2)))
 sweep_steps = sweep_steps or cu.config.pick(20, 200)
 device = cu.device()
 
-full_train = cu.data.load("fashion-mnist", "train")
-full_test = cu.data.load("fashion-mnist", "test")
+# Oxford-IIIT Pets (grey 28x28, breeds as classes) when present, else Fashion-MNIST
+chosen = cu.data.choose("pets", "fashion-mnist", seed=seed)
+full_train, full_test = chosen.train, chosen.test
+if chosen.real:  # about 100 training photos per breed: the source task takes what there is
+    rarest = int(torch.bincount(cu.data.split_classes(full_train, source_classes).labels).min())
+    source_per_class = min(source_per_class, rarest)
+    cu.results.data_used(f"{chosen.title}, split into source and target breeds")
+    cu.results.unmeasured(chosen.title)
 source = cu.data.label_budget(cu.data.split_classes(full_train, source_classes), source_per_class, seed=seed)
 target_pool = cu.data.split_classes(full_train, target_classes)
 target_test = cu.data.split_classes(full_test, target_classes)
@@ -92,6 +98,11 @@ curve_test = target_test.subset(cu.config.pick(100, 1000), seed=seed + 1)  # for
 print(f"mode: {cu.config.mode()}, device: {device}; source task: {len(source)} images of "
       f"{source.classes}; target task: {target_test.classes}, budgets {budgets} labels per class, "
       f"test: {len(target_test)} images")
+
+# %%
+from IPython.display import Markdown, display
+
+display(Markdown(chosen.markdown()))
 
 # %% [markdown]
 # ## The small-data problem
@@ -231,7 +242,7 @@ by_budget.round(3)
 # accuracy of a 10-nearest-neighbour vote in the 2-D embedding.
 
 # %%
-n_embed = cu.config.pick(100, 1000)
+n_embed = min(cu.config.pick(100, 1000), len(target_test))  # Pets: about 500 test photos of five breeds
 emb_idx = torch.arange(n_embed)
 x_emb = target_test.float(emb_idx).to(device)
 embeds = {}

@@ -115,7 +115,7 @@ def cmd_data(args) -> int:
             if summary == "PROBLEM":
                 for f, s in files.items():
                     print(f"      {f}: {s}")
-        bad = [n for n, f in report.items() if any(s.startswith("corrupt") for s in f.values())]
+        bad = [n for n, f in report.items() if any(s.startswith(("corrupt", "incomplete")) for s in f.values())]
         return 1 if bad else 0
     if args.action == "ensure":
         from ..data import fetch
@@ -132,8 +132,14 @@ def cmd_data(args) -> int:
     if not args.names:
         print("name a dataset to prepare: " + ", ".join(data.DATASETS), file=sys.stderr)
         return 2
+    from ..data import fetch
+
     for name in args.names:
-        print(f"prepared {name}: {data.prepare(name)}")
+        try:
+            print(f"prepared {name}: {fetch.prepare(name)} (verified)")
+        except (data.DataMissingError, ValueError) as err:  # offline, or an unknown name
+            print(err, file=sys.stderr)
+            return 1
     return 0
 
 

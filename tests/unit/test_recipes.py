@@ -86,3 +86,14 @@ def test_train_or_load_trains_once_and_keeps_divergence(tmp_path, monkeypatch):
         recipes.train_or_load(blown, data(), progress=False)
     _, h = recipes.train_or_load(blown, data(), progress=False, keep_divergence=True)
     assert "diverged" in h
+
+
+def test_classify_step_can_leave_void_labels_out():
+    from course_utils import steps
+
+    logits, y = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    y[0, 0] = 255
+    step = steps.make("classify", ignore_index=255)
+    loss, n, _ = step(lambda x: x, logits, y)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, y, ignore_index=255))
+    assert steps.make("classify") is None and n == y.numel()
