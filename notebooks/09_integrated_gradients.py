@@ -166,7 +166,7 @@ print(f"p('{test.classes[c0]}'): {float(prob[0]):.3f} at the baseline, {saturati
 #   \frac{\partial F}{\partial x_i}\big(x' + \alpha_k (x - x')\big).$$ (eq-ig-quadrature)
 
 # %%
-def rule(method, n):
+def quadrature_rule(method, n):
     """Points and weights of a quadrature rule on [0, 1] with n points."""
     k = np.arange(n)
     if method == "gausslegendre":
@@ -180,10 +180,10 @@ def rule(method, n):
     return (k + offset) / n, np.full(n, 1 / n)
 
 
-def ig_by_hand(x, c, baseline, method, n):
+def ig_quadrature(x, c, baseline, method, n):
     """eq-ig-quadrature for one image x (1, C, H, W) and class c."""
     alphas, weights = (torch.tensor(v, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-                       for v in rule(method, n))
+                       for v in quadrature_rule(method, n))
     path = (baseline + alphas * (x - baseline)).requires_grad_(True)   # n points on the path
     with cu.explain.frozen_eval(net):
         grads, = torch.autograd.grad(net(path)[:, c].sum(), path)   # dF/dx at every point
@@ -207,7 +207,7 @@ with torch.no_grad():
     change0 = float(net(x0)[0, c0] - net(black)[0, c0])            # F(x) - F(x')
 derivation = {}
 for m in METHODS:
-    ours = ig_by_hand(x0, c0, black, m, 16)
+    ours = ig_quadrature(x0, c0, black, m, 16)
     package, package_gap = IntegratedGradients(net)(x0, c0, baseline="black", n_steps=16,
                                                     method=m, return_gap=True)
     with cu.explain.frozen_eval(net), warnings.catch_warnings():
@@ -225,7 +225,7 @@ derivation.style.format("{:.1e}")
 # %%
 # tolerance: 1e-4 of the largest attribution (logit units); measured under 1 and 2 threads
 # and ATEN_CPU_CAPABILITY=default: at most 3e-8, about 1e-7 of it (float32 rounding)
-ig_tolerance = 1e-4 * float(ig_by_hand(x0, c0, black, "gausslegendre", 16).abs().max())
+ig_tolerance = 1e-4 * float(ig_quadrature(x0, c0, black, "gausslegendre", 16).abs().max())
 worst = float(derivation[["vs package", "vs captum", "gap vs package's gap"]].to_numpy().max())
 print(f"max |difference| = {worst:.1e} (tolerance {ig_tolerance:.1e}, logit units)")
 assert worst <= ig_tolerance, derivation
