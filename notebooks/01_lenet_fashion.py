@@ -142,8 +142,9 @@ def pool2x2(a, reduce):
 # `F.conv2d`, `F.avg_pool2d` and `F.max_pool2d`:
 
 # %%
-cu.seed_everything(seed)
-lenet, mynet = LeNet5().eval(), MyNet().eval()
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    torch.manual_seed(seed)
+    lenet, mynet = LeNet5().eval(), MyNet().eval()
 x_pad = F.pad(train.float(slice(0, 8)), (2, 2, 2, 2))       # 28x28 -> 32x32
 with torch.no_grad():
     conv1 = conv2d(x_pad, lenet.conv1.weight, lenet.conv1.bias)         # (N, 6, 28, 28)

@@ -192,18 +192,20 @@ def residual_block(x, block, training):
 # evaluation-mode pass.
 
 # %%
-cu.seed_everything(seed)
-cases = {"torch.nn.BatchNorm2d": (torch.nn.BatchNorm2d(16), torch.randn(8, 16, 14, 14)),
-         "BasicBlock 16 -> 32, stride 2": (zoo.BasicBlock(16, 32, stride=2),
-                                           torch.randn(8, 16, 14, 14)),
-         "BasicBlock 32 -> 32": (zoo.BasicBlock(32, 32), torch.randn(8, 32, 7, 7))}
+with torch.random.fork_rng(devices=[]), torch.no_grad():   # the chapter's stream stays
+    torch.manual_seed(seed)
+    cases = {"torch.nn.BatchNorm2d": (torch.nn.BatchNorm2d(16), torch.randn(8, 16, 14, 14)),
+             "BasicBlock 16 -> 32, stride 2": (zoo.BasicBlock(16, 32, stride=2),
+                                               torch.randn(8, 16, 14, 14)),
+             "BasicBlock 32 -> 32": (zoo.BasicBlock(32, 32), torch.randn(8, 32, 7, 7))}
+    for module, _ in cases.values():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):      # gamma, beta away from 1, 0
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
 bn_checks = {}
 for name, (module, x_in) in cases.items():
     by_hand = batch_norm if isinstance(module, torch.nn.BatchNorm2d) else residual_block
     with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):      # gamma, beta away from 1, 0
-                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
         ours = copy.deepcopy(module)                     # same weights, own statistics
         train_error = (by_hand(x_in, ours, True) - module.train()(x_in)).abs().max()
         stats_error = max((a - b).abs().max()

@@ -160,8 +160,11 @@ def gru_step(x_t, h, W, U, b_i, b_h):
 # use) and, through the linear layer, with the package model's logits.
 
 # %%
-cu.seed_everything(seed)
-cell_nets = {"lstm": RowRNN("lstm", hidden_size), "gru": RowRNN("gru", hidden_size)}
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    torch.manual_seed(seed)
+    cell_nets = {"lstm": RowRNN("lstm", hidden_size), "gru": RowRNN("gru", hidden_size)}
+    references = {"lstm": torch.nn.LSTM(28, hidden_size, batch_first=True),
+                  "gru": torch.nn.GRU(28, hidden_size, batch_first=True)}
 x_seq = train.float(slice(0, 8))[:, 0]                      # (N, T = 28 rows, D = 28 pixels)
 step_errors = {}
 for c, net in cell_nets.items():
@@ -179,8 +182,7 @@ for c, net in cell_nets.items():
                              p["bias_ih_l0"], p["bias_hh_l0"])
             states.append(h)
         states = torch.stack(states, 1)                           # (N, T, H)
-        library = torch.nn.LSTM if c == "lstm" else torch.nn.GRU
-        reference = library(28, hidden_size, batch_first=True)
+        reference = references[c]
         reference.load_state_dict(net.rnn.state_dict())           # copied weights
         logits_pkg, states_pkg = net.unrolled(x_seq)
         step_errors[c.upper()] = {

@@ -174,10 +174,10 @@ pd.Series({"sample mean (expect 1.5)": float(draw.mean()), "sample std (expect 0
 # %%
 import torch.nn.functional as F
 
-cu.seed_everything(seed)
-fresh_vae = V.ConvVAE(**conv_arch).eval()
 x_elbo = mnist.float(slice(0, 8))
-with torch.no_grad(), torch.random.fork_rng(devices=[]):
+with torch.no_grad(), torch.random.fork_rng(devices=[]):   # the chapter's stream stays
+    torch.manual_seed(seed)
+    fresh_vae = V.ConvVAE(**conv_arch).eval()
     mu, logvar = fresh_vae.encode(x_elbo)                 # q(z | x) = N(mu, diag sigma^2)
     torch.manual_seed(seed)
     eps = torch.randn(mu.shape)                           # eps ~ N(0, I)

@@ -189,6 +189,8 @@ import torch.nn.functional as F
 from course_utils.models.fcn import bilinear_kernel, upsampler
 
 K = len(classes)
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    package_ups = {f: upsampler(K, f) for f in (2, 8, 32)}
 up_checks = {}
 for f in (2, 8, 32):
     s = torch.randn(2, K, 4, 4, generator=torch.Generator().manual_seed(seed + f))
@@ -196,7 +198,7 @@ for f in (2, 8, 32):
     W[range(K), range(K)] = bilinear(f)                   # one kernel per class, no mixing
     ours = transposed_conv(s, W, f)
     with torch.no_grad():
-        package_up = upsampler(K, f)(s)
+        package_up = package_ups[f](s)
     inner = slice(f // 2, -(f // 2))
     smooth = F.interpolate(s, scale_factor=f, mode="bilinear", align_corners=False)
     up_checks[f"f = {f}"] = {
@@ -218,9 +220,9 @@ up_checks.style.format("{:.1e}")
 # they get random weights first.
 
 # %%
-cu.seed_everything(seed)
-fcn = build_fcn("vgg", "fcn8", K).eval()
-with torch.no_grad():
+with torch.random.fork_rng(devices=[]), torch.no_grad():   # the chapter's stream stays
+    torch.manual_seed(seed)
+    fcn = build_fcn("vgg", "fcn8", K).eval()
     for conv in fcn.score_skips:                          # make the skips count
         conv.weight.normal_(0, 0.1)
         conv.bias.normal_(0, 0.1)

@@ -215,8 +215,9 @@ remedies.round(3)
 # %%
 import torch.nn.functional as F
 
-cu.seed_everything(seed)
-frozen = build("transfer (frozen)")            # the package: new_head + freeze, as above
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    torch.manual_seed(seed)
+    frozen = build("transfer (frozen)")        # the package: new_head + freeze, as above
 x_t, y_t = main_data.float(slice(0, 25)), main_data.labels[:25]
 with torch.no_grad():
     phi = frozen.block2(frozen.block1(x_t)).flatten(1)    # fixed features, computed once
