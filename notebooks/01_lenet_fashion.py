@@ -98,6 +98,91 @@ summary(LeNet5(), (1, 28, 28))
 summary(MyNet(), (1, 28, 28))
 
 # %% [markdown]
+# ## Inside a layer, step by step
+#
+# A convolution layer with weights $W \in \mathbb{R}^{O \times C \times k \times k}$ and bias
+# $b$ computes, at every output position $(i, j)$,
+#
+# $$y_{o,i,j} = b_o + \sum_{c=1}^{C} \sum_{u,v=0}^{k-1} W_{o,c,u,v}\, x_{c,\, i+u,\, j+v}.$$ (eq-conv)
+#
+# Collect the $C k^2$ input values under the window at $(i, j)$ into one column, one column
+# per position ("im2col"), and the whole layer becomes **one matrix product**: the $O \times
+# Ck^2$ matrix of flattened filters times the $Ck^2 \times (\text{positions})$ matrix of
+# columns. Pooling with a 2×2 window and stride 2 cuts each map into 2×2 blocks and keeps
+# their mean (LeNet-5) or their maximum (MyNet).
+
+# %%
+import torch.nn.functional as F
+
+
+def im2col(x, k):
+    """(N, C, H, W) -> (N, C*k*k, positions): column p holds the k x k window at p."""
+    h, w = x.shape[-2] - k + 1, x.shape[-1] - k + 1
+    windows = [x[:, :, u:u + h, v:v + w] for u in range(k) for v in range(k)]  # C x (k*k)
+    return torch.stack(windows, 2).flatten(1, 2).flatten(2)
+
+
+def conv2d(x, W, b):
+    """eq-conv as one matrix product."""
+    k, h, w = W.shape[-1], x.shape[-2] - W.shape[-1] + 1, x.shape[-1] - W.shape[-1] + 1
+    return (W.flatten(1) @ im2col(x, k) + b[:, None]).view(len(x), len(W), h, w)
+
+
+def pool2x2(a, reduce):
+    """2x2 blocks, stride 2: reduce is torch.mean (average) or torch.amax (max)."""
+    n, c, h, w = a.shape
+    return reduce(a.view(n, c, h // 2, 2, w // 2, 2), dim=(3, 5))
+
+
+# %% [markdown]
+# LeNet-5's whole convolutional part by hand (pad by 2, conv1, tanh, average pooling,
+# conv2, tanh, average pooling) and MyNet's first stage (conv1, ReLU, max-pooling), on eight
+# training images with freshly initialised networks, against the outputs the package's
+# layers give (read with a hook, `cu.features.capture`) and against PyTorch's `F.unfold`,
+# `F.conv2d`, `F.avg_pool2d` and `F.max_pool2d`:
+
+# %%
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    torch.manual_seed(seed)
+    lenet, mynet = LeNet5().eval(), MyNet().eval()
+x_pad = F.pad(train.float(slice(0, 8)), (2, 2, 2, 2))       # 28x28 -> 32x32
+with torch.no_grad():
+    conv1 = conv2d(x_pad, lenet.conv1.weight, lenet.conv1.bias)         # (N, 6, 28, 28)
+    pool1 = pool2x2(torch.tanh(conv1), torch.mean)                       # (N, 6, 14, 14)
+    conv2 = conv2d(pool1, lenet.conv2.weight, lenet.conv2.bias)         # (N, 16, 10, 10)
+    pool2 = pool2x2(torch.tanh(conv2), torch.mean)                       # (N, 16, 5, 5)
+    my_conv1 = conv2d(x_pad, mynet.conv1.weight, mynet.conv1.bias)      # (N, 16, 28, 28)
+    my_pool1 = pool2x2(torch.relu(my_conv1), torch.amax)                 # (N, 16, 14, 14)
+    with cu.features.capture(lenet, ["conv1", "pool1", "pool2"]) as acts:
+        lenet(x_pad[..., 2:-2, 2:-2])                        # the package pads by itself
+    with cu.features.capture(mynet, "pool1") as my_acts:
+        mynet(x_pad[..., 2:-2, 2:-2])
+    torch_conv1 = F.conv2d(x_pad, lenet.conv1.weight, lenet.conv1.bias)
+    layer_checks = pd.DataFrame({
+        "vs package layer": {"im2col": float("nan"),
+                             "LeNet conv1": (conv1 - acts["conv1"]).abs().max(),
+                             "LeNet pool1": (pool1 - acts["pool1"]).abs().max(),
+                             "LeNet pool2": (pool2 - acts["pool2"]).abs().max(),
+                             "MyNet pool1": (my_pool1 - my_acts["pool1"]).abs().max()},
+        "vs torch.nn.functional": {
+            "im2col": (im2col(x_pad, 5) - F.unfold(x_pad, 5)).abs().max(),
+            "LeNet conv1": (conv1 - torch_conv1).abs().max(),
+            "LeNet pool1": (pool1 - F.avg_pool2d(torch.tanh(torch_conv1), 2)).abs().max(),
+            "LeNet pool2": float("nan"),
+            "MyNet pool1": (my_pool1 - F.max_pool2d(torch.relu(
+                F.conv2d(x_pad, mynet.conv1.weight, mynet.conv1.bias)), 2)).abs().max()},
+    }).map(float)
+layer_checks.style.format("{:.1e}", na_rep="")
+
+# %%
+# tolerance 1e-5: the activations are of order 1; measured under 1 and 2 threads and
+# ATEN_CPU_CAPABILITY=default: at most 2.4e-7 (float32 sums in another order)
+layer_tolerance = 1e-5
+worst = float(layer_checks.max().max())
+print(f"max |difference| = {worst:.1e} (tolerance {layer_tolerance:.0e})")
+assert worst <= layer_tolerance, layer_checks
+
+# %% [markdown]
 # ## Training: SGD with momentum
 #
 # Both networks minimise the cross-entropy loss $J(\theta)$ with stochastic gradient descent

@@ -156,6 +156,120 @@ pd.Series(share, index=classes, name="share of training pixels").to_frame().roun
 summary(build_fcn("vgg", "fcn8", len(classes)), (1, canvas, canvas)).query("params > 0 or layer == 'total'")
 
 # %% [markdown]
+# ## Upsampling and skip fusion, step by step
+#
+# A transposed convolution with stride $f$ is easiest to read as *stamping*: every input
+# value $s_{c,i,j}$ adds a copy of the kernel, scaled by the value, to the output window whose
+# corner sits at $(f i, f j)$,
+#
+# $$\tilde y_{o,\, f i + u,\, f j + v} \mathrel{+}= \sum_c s_{c,i,j}\, W_{c,o,u,v},
+#   \qquad u, v = 0, \dots, 2f - 1,$$ (eq-transposed-conv)
+#
+# after which the padding $f/2$ is cut from each side, leaving an output exactly $f$ times
+# larger. With the bilinear kernel {eq}`eq-bilinear-kernel` on the diagonal
+# ($W_{c,c} = w$, zero between channels) each output pixel gets a distance-weighted mix of
+# its nearest input values, which is bilinear interpolation. Both, written out:
+
+# %%
+def bilinear(f):
+    """The (2f, 2f) kernel of eq-bilinear-kernel."""
+    i = torch.arange(2 * f, dtype=torch.float32)
+    w1 = 1 - (i - (f - 0.5)).abs() / f
+    return w1[:, None] * w1[None, :]
+
+
+def transposed_conv(s, W, f):
+    """eq-transposed-conv: s (N, C, h, w), W (C, O, 2f, 2f); stride f, padding f / 2."""
+    n, _, h, w = s.shape
+    out = s.new_zeros(n, W.shape[1], (h + 1) * f, (w + 1) * f)
+    for i in range(h):
+        for j in range(w):
+            out[:, :, f * i:f * i + 2 * f, f * j:f * j + 2 * f] += torch.einsum(
+                "nc,couv->nouv", s[:, :, i, j], W)
+    return out[:, :, f // 2:-(f // 2), f // 2:-(f // 2)]
+
+
+# %% [markdown]
+# The checks, on random score maps of $K = 11$ classes: the kernel against the package's
+# `bilinear_kernel`; the stamping against PyTorch's `conv_transpose2d` and against the
+# package's `upsampler` module; and the bilinear upsampling against
+# `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`. The last agrees
+# only away from the border: `interpolate` repeats the edge value beyond the map, while the
+# transposed convolution sees zeros there, so the outer $f/2$ pixels on each side differ.
+
+# %%
+import torch.nn.functional as F
+
+from course_utils.models.fcn import bilinear_kernel, upsampler
+
+K = len(classes)
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    package_ups = {f: upsampler(K, f) for f in (2, 8, 32)}
+up_checks = {}
+for f in (2, 8, 32):
+    s = torch.randn(2, K, 4, 4, generator=torch.Generator().manual_seed(seed + f))
+    W = torch.zeros(K, K, 2 * f, 2 * f)
+    W[range(K), range(K)] = bilinear(f)                   # one kernel per class, no mixing
+    ours = transposed_conv(s, W, f)
+    with torch.no_grad():
+        package_up = package_ups[f](s)
+    inner = slice(f // 2, -(f // 2))
+    smooth = F.interpolate(s, scale_factor=f, mode="bilinear", align_corners=False)
+    up_checks[f"f = {f}"] = {
+        "kernel vs package": (bilinear(f) - bilinear_kernel(1, 2 * f)[0, 0]).abs().max(),
+        "stamping vs conv_transpose2d": (ours - F.conv_transpose2d(s, W, stride=f,
+                                                                   padding=f // 2)).abs().max(),
+        "stamping vs package upsampler": (ours - package_up).abs().max(),
+        "interior vs interpolate": (ours - smooth)[..., inner, inner].abs().max(),
+        "border vs interpolate": (ours - smooth).abs().max()}
+up_checks = pd.DataFrame(up_checks).map(float)
+up_checks.style.format("{:.1e}")
+
+# %% [markdown]
+# The border row is there to show the difference, not to be small. Skip fusion is then three
+# lines: FCN-8's head, {eq}`eq-transposed-conv` for every upsampling and a 1×1 convolution
+# (a matrix product over channels at every position) for every skip score. We run it on the
+# encoder outputs of a freshly built VGG FCN-8 and compare with the package's `FCN.forward`.
+# The skip scores start at zero in the package, which would make the fusion invisible, so
+# they get random weights first.
+
+# %%
+with torch.random.fork_rng(devices=[]), torch.no_grad():   # the chapter's stream stays
+    torch.manual_seed(seed)
+    fcn = build_fcn("vgg", "fcn8", K).eval()
+    for conv in fcn.score_skips:                          # make the skips count
+        conv.weight.normal_(0, 0.1)
+        conv.bias.normal_(0, 0.1)
+x_fcn = cu.data.to_float(train.images[:2])
+
+
+def score_1x1(a, conv):
+    """A 1x1 convolution: the same linear map of the channels at every position."""
+    return torch.einsum("nchw,kc->nkhw", a, conv.weight[:, :, 0, 0]) + conv.bias[:, None, None]
+
+
+with torch.no_grad():
+    *_, pool3, pool4, pool5 = fcn.encoder(x_fcn)          # strides 8, 16, 32
+    s32 = fcn.score_fc(fcn.fc(pool5))                     # K scores on the 2x2 grid
+    s16 = (transposed_conv(s32, fcn.up_skips[0].weight, 2)      # 2x up, plus pool4's scores
+           + score_1x1(pool4, fcn.score_skips[0]))
+    s8 = (transposed_conv(s16, fcn.up_skips[1].weight, 2)       # 2x up, plus pool3's scores
+          + score_1x1(pool3, fcn.score_skips[1]))
+    y_ours = transposed_conv(s8, fcn.upsample.weight, 8)  # (N, K, 64, 64)
+    fusion_error = float((y_ours - fcn(x_fcn)).abs().max())   # the package's FCN-8
+print(f"FCN-8 by hand vs the package's FCN.forward: max |difference| = {fusion_error:.1e}")
+
+# %%
+# tolerance 1e-5 (the scores are of order 1): float32 sums in another order; measured under
+# 1 and 2 threads and ATEN_CPU_CAPABILITY=default: at most 4.8e-7
+fcn_tolerance = 1e-5
+worst = max(float(up_checks.drop("border vs interpolate").to_numpy().max()),
+            fusion_error)
+print(f"max |difference| = {worst:.1e} (tolerance {fcn_tolerance:.0e}); at the border "
+      f"interpolate differs by up to {float(up_checks.loc['border vs interpolate'].max()):.2f}")
+assert worst <= fcn_tolerance, (up_checks, fusion_error)
+
+# %% [markdown]
 # ## Training
 #
 # Each network minimises the cross-entropy averaged over all pixels, with Adam
