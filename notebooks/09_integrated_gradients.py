@@ -561,22 +561,15 @@ plt.tight_layout(rect=(0, 0.07, 1, 1))
 # briefly, on fewer canvases). Its maps of the same canvases, for the same classes:
 
 # %%
-shuffled_cfg = dict(cfg, labels="shuffled", train_size=cu.config.pick(1000, 2000), epochs=cu.config.pick(2, 20))
-
-
-def fit_shuffled(model):
-    """The localiser's recipe on canvases with their labels shuffled (seeded)."""
-    train_set, _ = single_item_data(shuffled_cfg, "train")
-    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))
-    train_set = cu.data.TensorData(train_set.images, train_set.labels[order], train_set.classes,
-                                   f"{train_set.name}-shuffled-labels", "train")
-    return cu.train.fit(model, train_set, epochs=shuffled_cfg["epochs"], optimizer=cfg["optimizer"],
-                        lr=cfg["lr"], scheduler=cfg["scheduler"], warmup_epochs=cfg["warmup_epochs"],
-                        batch_size=cfg["batch_size"], seed=seed, progress=False, desc="shuffled labels")
-
-
-shuffled_net, shuffled_history = cu.cache.train_or_load("localizer-gapnet-shuffled-labels", shuffled_cfg,
-                                                        GAPNet, fit_shuffled)
+shuffled_spec = dict(recipe.data, train_size=cu.config.pick(1000, 2000))
+train_set, _ = recipes.canvas_data(shuffled_spec, "train")
+order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))
+shuffled_train = cu.data.TensorData(train_set.images, train_set.labels[order], train_set.classes,
+                                    f"{train_set.name}-shuffled-labels", "train")
+# the localiser's recipe on these canvases (the data's fingerprint keys the checkpoint)
+shuffled_recipe = recipe.replace(name="localizer-gapnet-shuffled-labels", data=None,
+                                 epochs=cu.config.pick(2, 20), snapshot_epochs=())
+shuffled_net, shuffled_history = recipes.train_or_load(shuffled_recipe, shuffled_train, progress=False)
 _, shuffled_test_acc = cu.train.evaluate(shuffled_net, test)
 shuffled_maps = all_maps(shuffled_net)
 data_sim = compare(trained_maps, shuffled_maps)
