@@ -456,8 +456,9 @@ if use_imagenet:
             pair = model(pretrained.normalize(torch.stack(halves)).to(device)).argmax(1).tolist()
         panels.append((name, model, pretrained.cam_layer(name), pretrained.normalize(picture[None]).to(device),
                        picture.permute(1, 2, 0), pair, [pretrained.categories(name)[c] for c in pair], regions))
-    cu.results.data_used("Fashion-MNIST items on 56×56 canvases; scikit-image photographs (chelsea, coffee) "
-                         "on torchvision's ImageNet ResNet-34 and VGG-19")
+    cu.results.data_used("Fashion-MNIST items on 56×56 canvases; scikit-image photographs (chelsea, coffee) on "
+                         + ("torchvision's ImageNet ResNet-34 and VGG-19" if box is None
+                            else "ResNet-34 and VGG-19 files that fail torchvision's hash check"))
 else:
     pair = scenes.item_classes[0].tolist()
     regions = torch.stack([m.any(1)[:, None] & m.any(0)[None] for m in scenes.masks[0]])   # bounding boxes
@@ -502,8 +503,8 @@ for label, (first, second) in shares.items():   # a target only for the publishe
         cu.results.record(f"{where}_{label.lower()}_gradcam_share_{k}_region", share,
                           "> 0.5" if box is None else None)
 cu.results.record(f"seconds_{where}_section", seconds_imagenet_section)
-region_share = pd.DataFrame(shares, index=["first class", "second class"]).T
-region_share.columns = ["Grad-CAM share on the first object's region", "... on the second's"]
+region_share = pd.DataFrame(shares, index=["first class, on its region", "second class, on its region"]).T
+region_share.loc["a flat map (the regions' share of the picture)"] = regions.flatten(1).float().mean(1).tolist()
 region_share.round(3)
 
 # %% [markdown]
@@ -512,9 +513,12 @@ region_share.round(3)
 # report put it down to ResNet-34's larger receptive field), and Guided Grad-CAM should draw
 # the cat's fur and the cup's rim rather than both. The shares are recorded, with the report's
 # expectation (more than half on the object's own region) as their target, but not asserted:
-# the book was built without the weights, so it has no measured spread to set a bound from. On the stand-in the same code shows the chapter's two localisers: each
-# class's map lands on its own item, the residual network's coarser 7×7 cells spreading
-# further beyond it.
+# the book was built without the weights, so it has no measured spread to set a bound from.
+# The last row of the table is the yardstick: the share a map blind to the class would put on
+# each region. On the stand-in the regions are the items' bounding boxes, a small part of the
+# canvas, and the same code compares the chapter's plain and residual localisers; the
+# residual network's 7×7 cells are four times as wide as GAPNet's, so its maps can spill further
+# past an item's box.
 
 # %% [markdown]
 # ## What we saw

@@ -318,8 +318,9 @@ if use_imagenet:
     noisy_base = pretrained.normalize(torch.zeros_like(cat_photo)).to(device)  # a black image
     noisy_nets = {name: pretrained.load(name).to(device) for name in imagenet}
     noisy_steps, shown = imagenet_steps, [cat_photo[0].permute(1, 2, 0)]
-    cu.results.data_used("Fashion-MNIST items on 56×56 canvases; scikit-image's chelsea photograph "
-                         "on torchvision's ImageNet ResNet-34 and VGG-19")
+    cu.results.data_used("Fashion-MNIST items on 56×56 canvases; scikit-image's chelsea photograph on "
+                         + ("torchvision's ImageNet ResNet-34 and VGG-19" if box is None
+                            else "ResNet-34 and VGG-19 files that fail torchvision's hash check"))
 else:
     pick_tv = correct[:cu.config.pick(4, 16)]
     noisy_in, noisy_base = x_all[pick_tv], "black"
