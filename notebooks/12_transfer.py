@@ -291,11 +291,11 @@ fig.tight_layout()
 # The classic recipe, and the course report's best network, is a ResNet-18
 # {cite}`he2016deep` pretrained on ImageNet {cite}`deng2009imagenet` with its last layer
 # (`fc`) replaced. `transfer.resnet18_transfer` builds it: grey images are repeated to three
-# channels, resized to 64×64 and normalised with ImageNet's statistics. We train it on the
-# same labelled images as the remedies table, with the same optimiser and epochs, two ways:
-# **frozen** (the 512-dimensional features fixed, only the new linear `fc` trained: a linear
-# classifier on ImageNet features) and **fine-tuned** (`layer4`, the last residual stage,
-# trained as well).
+# channels, resized to 64×64 (32×32 in fast mode) and normalised with ImageNet's statistics.
+# We train it on the same labelled images as the remedies table, with the same optimiser and
+# epochs, two ways: **frozen** (the 512-dimensional features fixed, only the new linear `fc`
+# trained: a linear classifier on ImageNet features) and **fine-tuned** (`layer4`, the last
+# residual stage, trained as well).
 #
 # The weights are not part of the book: `python -m course_utils data prepare weights`, or
 # `download = True` in the parameters cell, fetches them once into torch's cache. Without
@@ -318,21 +318,23 @@ if box:
 started = time.time()
 resnet_weights = "IMAGENET1K_V1" if use_imagenet else None
 resnet_tag = ("ImageNet" if box is None else "unverified file") if use_imagenet else "random"
+resnet_size = cu.config.pick(32, 64)
 resnet_rows, resnet_hist = [], {}
 for mode_name, last_block in [("frozen", False), ("fine-tuned", True)]:
     label = f"ResNet-18 ({resnet_tag}), {mode_name}"
-    cfg = {"variant": f"resnet18-{mode_name}", "weights": resnet_weights, "verified": box is None,
-           "n": len(main_data), "budget_seed": seed, "epochs": main_epochs, "batch_size": 25, "lr": lr,
-           "size": 64, "classes": target_classes}
-    model, resnet_hist[label] = cu.cache.train_or_load(
-        f"ch12-resnet18-{mode_name}", cfg,
-        lambda last_block=last_block: transfer.resnet18_transfer(5, weights=resnet_weights, size=64,
+    resnet_cfg = {"variant": f"resnet18-{mode_name}", "weights": resnet_weights,
+                  "weights_sha256": pretrained.digest("resnet18") if use_imagenet else None,
+                  "n": len(main_data), "budget_seed": seed, "epochs": main_epochs, "batch_size": 25, "lr": lr,
+                  "size": resnet_size, "classes": target_classes}
+    resnet_model, resnet_hist[label] = cu.cache.train_or_load(
+        f"ch12-resnet18-{mode_name}", resnet_cfg,
+        lambda last_block=last_block: transfer.resnet18_transfer(5, weights=resnet_weights, size=resnet_size,
                                                                   train_last_block=last_block)[0],
         lambda m, label=label: cu.train.fit(m, main_data, None, epochs=main_epochs, optimizer="adam", lr=lr,
                                             batch_size=25, seed=seed, desc=label))
     resnet_rows.append({"network": label, "train acc": resnet_hist[label].train_acc[-1],
-                        "test acc": cu.train.evaluate(model, target_test)[1],
-                        "trainable share": transfer.trainable_fraction(model)})
+                        "test acc": cu.train.evaluate(resnet_model, target_test)[1],
+                        "trainable share": transfer.trainable_fraction(resnet_model)})
 for v in ["scratch", "transfer (frozen)"]:
     resnet_rows.append({"network": f"SmallCNN, {v}", "train acc": remedies.loc[v, "train acc"],
                         "test acc": remedies.loc[v, "test acc"], "trainable share": remedies.loc[v, "trainable share"]})
@@ -351,7 +353,8 @@ if use_imagenet:
     cu.results.data_used("Fashion-MNIST, split into source and target classes; " +
                          ("torchvision's ImageNet ResNet-18" if box is None
                           else "a ResNet-18 file that fails torchvision's hash check"))
-print(f"main budget: {main_budget} labels per class, {main_epochs} epochs, test: {len(target_test)} images")
+print(f"main budget: {main_budget} labels per class, {main_epochs} epochs, ResNet input {resnet_size}×{resnet_size}, "
+      f"test: {len(target_test)} images")
 resnet_table.round(3)
 
 # %% [markdown]

@@ -106,26 +106,33 @@ def needed(chapters: Iterable[int] | None = None) -> list[str]:
     return [n for n, e in WEIGHTS.items() if e.chapters and (chosen is None or chosen & set(e.chapters))]
 
 
-_HASHES: dict[tuple, bool] = {}
+_DIGESTS: dict[tuple, str] = {}
+
+
+def digest(name: str) -> str | None:
+    """SHA-256 (hex) of ``name``'s file in the cache, None when it is missing; remembered per
+    file size and modification time, so a chapter pays for hashing once."""
+    file = path(name)
+    if not file.is_file():
+        return None
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        sha = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+        _DIGESTS[key] = sha.hexdigest()
+    return _DIGESTS[key]
 
 
 def verified(name: str) -> bool:
     """True when the file in the cache passes torchvision's check: its SHA-256 starts with the
     hex digits in its name. False when it is missing or any other file (a copy that broke, or
-    random weights a test put there). The answer is remembered per file size and time."""
-    file = path(name)
-    if not file.is_file():
-        return False
-    stat = file.stat()
-    key = (str(file), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        prefix = re.search(r"-([a-f0-9]*)\.", file.name)
-        digest = hashlib.sha256()
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = bool(prefix) and digest.hexdigest().startswith(prefix.group(1))
-    return _HASHES[key]
+    random weights a test put there)."""
+    sha = digest(name)
+    prefix = re.search(r"-([a-f0-9]+)\.", path(name).name)
+    return sha is not None and prefix is not None and sha.startswith(prefix.group(1))
 
 
 def _missing_message(names: Sequence[str], why: str) -> str:
