@@ -129,12 +129,28 @@ def cmd_data(args) -> int:
             return 1
         print(f"data ok under {config.data_root()}: {', '.join(names)} (MD5-verified)")
         return 0
+    from ..models import pretrained
+
     if not args.names:
-        print("name a dataset to prepare: " + ", ".join(data.DATASETS), file=sys.stderr)
+        print("name a dataset to prepare: " + ", ".join(data.DATASETS) + "; or `weights` (the ImageNet "
+              "weights of chapters 8, 9 and 12), or one of " + ", ".join(pretrained.WEIGHTS), file=sys.stderr)
         return 2
+    nets = [n for n in args.names if n in pretrained.WEIGHTS]
+    nets += pretrained.needed() if "weights" in args.names else []
+    if nets:
+        try:
+            for name, state in pretrained.fetch(list(dict.fromkeys(nets))).items():
+                check = "SHA-256 ok" if pretrained.verified(name) else \
+                    "FAILS torchvision's SHA-256 check: delete it and run again to fetch a fresh copy"
+                print(f"{name}: {state} at {pretrained.path(name)} ({check})")
+        except pretrained.WeightsMissingError as err:
+            print(err, file=sys.stderr)
+            return 1
     from ..data import fetch
 
     for name in args.names:
+        if name == "weights" or name in pretrained.WEIGHTS:
+            continue
         try:
             print(f"prepared {name}: {fetch.prepare(name)} (verified)")
         except (data.DataMissingError, ValueError) as err:  # offline, or an unknown name
@@ -206,7 +222,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_lab)
     p = sub.add_parser("data", help="check, ensure (check + fetch what the chapters need) or prepare datasets")
     p.add_argument("action", choices=["check", "ensure", "prepare"])
-    p.add_argument("names", nargs="*", help="prepare: dataset names; ensure: chapters (default all)")
+    p.add_argument("names", nargs="*", help="prepare: dataset names, or weights (the ImageNet weights the "
+                                            "chapters use) or a network (resnet34, ...); ensure: chapters (default all)")
     p.set_defaults(func=cmd_data)
     args = parser.parse_args(argv)
     if getattr(args, "fast", False):

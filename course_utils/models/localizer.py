@@ -92,33 +92,3 @@ class GAPResNet(nn.Module):
 
 
 ARCHS = {"gapnet": GAPNet, "gapresnet": GAPResNet}
-
-
-def imagenet_model(name: str = "resnet34", allow_download: bool = False):
-    """A torchvision ImageNet classifier with its pretrained weights when they are in the
-    torch hub cache (or ``allow_download``), else ``(None, reason)`` (chapter 8).
-
-    Returns ``(model, layer_name, preprocess)`` on success: ``layer_name`` is the last conv
-    block for Grad-CAM and ``preprocess`` maps an HxWx3 uint8 array to a normalised batch.
-    """
-    import os
-
-    import torchvision.models as tvm
-
-    table = {"resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1, "layer4"),
-             "vgg19": (tvm.vgg19, tvm.VGG19_Weights.IMAGENET1K_V1, "features.35")}
-    if name not in table:
-        raise ValueError(f"name must be one of {sorted(table)}, got {name!r}")
-    build, weights, layer = table[name]
-    file = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if not os.path.exists(file) and not allow_download:
-        return None, f"{name}: pretrained weights not in the torch cache ({file})", None
-    model = build(weights=weights).eval()
-    transform = weights.transforms()
-
-    def preprocess(image) -> torch.Tensor:
-        t = torch.as_tensor(image).permute(2, 0, 1)
-        return transform(t).unsqueeze(0)
-
-    preprocess.categories = weights.meta["categories"]
-    return model, layer, preprocess
