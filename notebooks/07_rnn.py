@@ -278,9 +278,9 @@ OPTIMIZER_LABEL = {"sgd": "SGD", "momentum": "SGD + momentum", "adagrad": "Adagr
 opt_train = train.subset(cu.config.pick(2000, None), seed=seed)
 opt_histories = {}
 for opt, opt_lr in OPTIMIZER_LR.items():
-    opt_cfg = rnn.mnist_config("rnn", hidden_size, fast=fast, seed=seed, optimizer=opt, lr=opt_lr,
-                               epochs=cu.config.pick(2, 4), train_size=cu.config.pick(2000, None))
-    _, opt_histories[opt] = rnn.train_or_load_mnist(opt_cfg, opt_train, test)
+    opt_recipe = recipes.rnn("rnn", hidden_size, fast=fast, seed=seed, optimizer=opt, lr=opt_lr,
+                             epochs=cu.config.pick(2, 4), data=None)   # data=None: keyed by these images
+    _, opt_histories[opt] = recipes.train_or_load(opt_recipe, opt_train, test)
 cu.plots.plot_histories({OPTIMIZER_LABEL[k]: h for k, h in opt_histories.items()},
                         title="plain RNN, four optimizers");
 
