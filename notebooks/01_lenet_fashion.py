@@ -268,14 +268,12 @@ overfit.round(4)
 from course_utils.models.cifar import CifarLeNet
 
 variant_train = train.subset(cu.config.pick(2000, None), seed=seed)
-variant_cfg = {"data": "fashion-mnist", "train_size": len(variant_train), "epochs": epochs, "lr": lr,
-               "schedule": "cosine", "momentum": momentum, "batch_size": batch_size, "seed": seed,
-               "model": "CifarLeNet", "activation": "tanh", "dropout": 0.5}
-variant, variant_history = cu.cache.train_or_load(
-    "ch01-tanh-dropout", variant_cfg, lambda: CifarLeNet(activation="tanh", dropout=0.5),
-    lambda model: cu.train.fit(model, variant_train, test, epochs=epochs, optimizer="momentum", lr=lr,
-                               momentum=momentum, scheduler="cosine", batch_size=batch_size, seed=seed,
-                               desc="tanh + dropout"))
+# chapter 1's recipe with the other network, on the images passed in (fingerprinted into the key)
+variant_recipe = cu.recipes.fashion("lenet5", fast, seed, epochs=epochs, lr=lr, momentum=momentum,
+                                    batch_size=batch_size).replace(
+    name="ch01-tanh-dropout", model="cifar-lenet", model_kw={"activation": "tanh", "dropout": 0.5},
+    data=None)
+variant, variant_history = cu.recipes.train_or_load(variant_recipe, variant_train, test)
 cu.plots.plot_histories({"LeNet-5": histories["LeNet-5"], "tanh + dropout (report 003)": variant_history},
                         title="LeNet-5 and report 003's variant");
 
