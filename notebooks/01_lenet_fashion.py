@@ -265,7 +265,6 @@ overfit.round(4)
 # test accuracy is measured, and the train–test gap uses that number.
 
 # %%
-
 variant_train = train.subset(cu.config.pick(2000, None), seed=seed)
 # chapter 1's recipe with the other network, on the images passed in (fingerprinted into the key)
 variant_recipe = cu.recipes.fashion("lenet5", fast, seed, epochs=epochs, lr=lr, momentum=momentum,
