@@ -208,7 +208,7 @@ assert worst <= layer_tolerance, layer_checks
 # changing any part of the recipe trains afresh. `fashion_models` trains (or loads) this
 # chapter's two networks, so later chapters fetch exactly these checkpoints.
 
-# %%
+# %% mystnb={"figure": {"caption": "Loss and accuracy of LeNet-5 and MyNet per epoch on Fashion-MNIST, training (dashed) and test (solid).", "name": "fig-ch1-curves"}}
 models, histories = cu.recipes.fashion_models(
     fast, seed, train, test, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size)
 
@@ -219,8 +219,8 @@ cu.plots.plot_histories(histories, title="Fashion-MNIST");
 #
 # A network overfits once its test loss stops falling while its training loss keeps going
 # down: it is now learning details of the training images that do not carry over. We read
-# the epoch of the lowest test loss off the curves, and the gap between training and test
-# accuracy at the end.
+# the epoch of the lowest test loss off the curves of {numref}`fig-ch1-curves`, and the gap
+# between training and test accuracy at the end.
 
 # %%
 rows = []

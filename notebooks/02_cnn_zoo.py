@@ -240,11 +240,12 @@ assert worst <= block_tolerance, bn_checks
 #   \qquad s_w \le s \le S .$$ (eq-warmup-cosine)
 #
 # Each training image is shifted by a random whole number of pixels in $[-2, 2]$ along each
-# axis, so the networks see slightly different digits every epoch. The recipe lives in
+# axis, so the networks see slightly different digits every epoch. {numref}`fig-ch2-curves`
+# shows the three training runs. The recipe lives in
 # `course_utils.recipes.zoo`, so [chapter 7](07_rnn.ipynb) can fetch the very same trained VGG net
 # from the cache.
 
-# %%
+# %% mystnb={"figure": {"caption": "Loss and accuracy of the three networks per epoch on MNIST, training (dashed) and test (solid), with one shared recipe.", "name": "fig-ch2-curves"}}
 names = {"alexnet": "AlexNet", "vgg": "VGG", "resnet": "ResNet"}
 models, histories = {}, {}
 for key, label in names.items():

@@ -247,8 +247,10 @@ lr_table.round(4)
 # instability.
 #
 # ## RNN, LSTM and GRU with the same budget
+#
+# {numref}`fig-ch7-cells` sets the three cells side by side, each trained with the recipe above.
 
-# %%
+# %% mystnb={"figure": {"caption": "RNN, LSTM and GRU trained with the same recipe on MNIST read row by row: loss and accuracy per epoch.", "name": "fig-ch7-cells"}}
 labels = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 cu.plots.plot_histories({labels[c]: h for c, h in histories.items()}, title="row-by-row MNIST");
 

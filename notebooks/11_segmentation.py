@@ -274,9 +274,10 @@ assert worst <= fcn_tolerance, (up_checks, fusion_error)
 #
 # Each network minimises the cross-entropy averaged over all pixels, with Adam
 # ($\alpha = 2 \cdot 10^{-3}$, decayed to zero along a cosine). `recipes.fcn` is its recipe,
-# trained once and cached under a hash of the recipe. The curves show the per-pixel loss and accuracy.
+# trained once and cached under a hash of the recipe. {numref}`fig-ch11-curves` shows the
+# per-pixel loss and accuracy of each run.
 
-# %%
+# %% mystnb={"figure": {"caption": "Per-pixel loss and accuracy of the four FCNs (two encoders, two heads) on the training and test scenes.", "name": "fig-ch11-curves"}}
 runs = [("vgg", "fcn32"), ("vgg", "fcn8"), ("alexnet", "fcn32"), ("alexnet", "fcn8")]
 models, histories = {}, {}
 for enc, head in runs:
