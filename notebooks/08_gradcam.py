@@ -94,9 +94,9 @@ print(f"mode: {cu.config.mode()}, device: {device}, localiser training: {recipe.
 # position-specific weight — the evidence for a class stays where it was found.
 # `recipes.localizer` is the recipe of each, trained once and cached (chapters
 # [9](09_integrated_gradients.ipynb) and [10](10_autoencoders.ipynb) reuse them), keeping a
-# snapshot of the weights after every epoch.
+# snapshot of the weights after every epoch. {numref}`fig-ch8-localisers` shows their training.
 
-# %%
+# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the two localisers on single items placed at random on a 56×56 canvas.", "name": "fig-ch8-localisers"}}
 nets, histories = {}, {}
 for arch in ["gapnet", "gapresnet"]:
     nets[arch], histories[arch] = recipes.train_or_load(recipes.localizer(arch, fast, seed))

@@ -643,9 +643,10 @@ plt.tight_layout()
 # And measured, averaged over the canvases (4 in fast mode, 16 in full): Spearman's rank correlation of the
 # absolute maps and of the signed maps, and the structural similarity (SSIM, Gaussian window
 # of 1.5 pixels) of the absolute maps scaled to [0, 1], between the trained network's maps
-# and the randomised ones. Top row: cascading; bottom row: one layer at a time.
+# and the randomised ones ({numref}`fig-ch9-randomisation`). Top row: cascading; bottom row:
+# one layer at a time.
 
-# %%
+# %% mystnb={"figure": {"caption": "Similarity of each method's maps to the trained network's maps as layers are randomised: cascading from the top (top row) and one layer at a time (bottom row).", "name": "fig-ch9-randomisation"}}
 metric_titles = {"spearman_abs": "Spearman of |map|", "spearman": "Spearman of map", "ssim": "SSIM of |map|"}
 fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), sharey=True)
 for j, (key, title) in enumerate(metric_titles.items()):
