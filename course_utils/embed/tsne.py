@@ -345,7 +345,7 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
          n_iter_without_progress: int = 300, min_grad_norm: float = 1e-7, kl_every: int = 50,
          seed: int = 0, dtype=torch.float32, progress: bool = True, desc: str | None = None,
          interp_points: int = 5, nodes_per_unit: float = 3.0, min_nodes: int = 100,
-         max_step: float | None = None) -> TSNEResult:
+         max_step: float | None = None, callback=None) -> TSNEResult:
     """t-SNE of ``X`` (N x D) to 2-D, from scratch, with scikit-learn's defaults and schedule
     (chapter 4).
 
@@ -364,7 +364,15 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
     least ``min_nodes`` per side), each point using the ``interp_points`` x ``interp_points``
     nodes around it. FIt-SNE uses the same grid density (3 nodes per unit) with 3 x 3 nodes per
     box; centring the stencil on the point and using 5 x 5 nodes cuts the error of the
-    repulsive forces from about 5 % to 0.5 % for almost no extra cost (the FFTs dominate).
+    repulsive forces about fourfold (0.9 % against openTSNE's 3.9 % on a 5,000-digit MNIST
+    map) and gives a lower final KL; 3 x 3 nodes or 2 nodes per unit save 10-30 % of the time
+    and cost about 2 % of KL there.
+
+    ``learning_rate="auto"`` is scikit-learn's rule, one rate for both stages;
+    ``"exaggeration"`` is openTSNE's (Belkina et al., 2019): N / (4 x the exaggeration in
+    force), at least 50, so 12 times larger once the exaggeration is over. ``max_step`` caps how far a point
+    moves in one step (openTSNE caps it at 5). ``callback(iteration, Y)``, if given, is called
+    every ``kl_every`` iterations with the live embedding (copy it to keep it).
 
     The returned ``kl`` is KL(P || Q) of the final embedding (under the sparse P for "fast").
     """
@@ -465,6 +473,8 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
                     kl_hist.append(err)
                 if check:
                     bar.set_postfix(kl=f"{err:.4f}")
+                    if callback is not None:
+                        callback(it, Y)
                     if err < best:
                         best, best_iter = err, i
                     elif i - best_iter > patience:
