@@ -464,7 +464,9 @@ def tsne(X, n_components: int = 2, perplexity: float = 30.0, early_exaggeration:
                 grad, err = objective(Y, check or i == max_iter - 1)
                 if gains:
                     inc = (update * grad) < 0
-                    gain.add_(0.2 * inc).mul_(torch.where(inc, 1.0, 0.8)).clamp_(min=min_gain)
+                    # +0.2 or x0.8 in the embedding's own dtype (no float32 constants in a
+                    # float64 run, so that it follows scikit-learn step for step)
+                    gain.copy_(torch.where(inc, gain + 0.2, gain * 0.8)).clamp_(min=min_gain)
                     grad = grad * gain
                 update.mul_(mom).add_(grad, alpha=-lr)
                 if max_step is not None:                   # no point moves more than max_step
