@@ -379,23 +379,24 @@ for ax, v in zip(axes, ["scratch", "transfer (frozen)"]):
 fig.tight_layout()
 
 # %% [markdown]
-# All five networks look at the garments: both attributions put more of their mass on them
-# than the garments' share of the image. Guided backprop of the transferred networks stays on
-# the garment more than that of the network trained from scratch, the counterpart of the
-# report's transferred model looking at the dog rather than the background. The PCA of every
-# network is dominated by brightness: the first component follows the mean grey level of the
-# image closely, whichever the remedy, as the report saw the little network sort its dogs by
-# colour. The thumbnails show the same from the other side: neighbours in the t-SNE map share
-# shape and grey level, and the classes that are confused (pullover, coat, shirt-like tops)
-# meet where their images look alike.
+# The PCA of every network is dominated by brightness: the first component follows the mean
+# grey level of the image closely, whichever the remedy, as the report saw its little network
+# sort dogs by colour rather than by breed. The thumbnail maps let you check this by eye: are
+# neighbours alike in class, or only in grey level? The attributions are less clear-cut than
+# the report's pictures. Guided backprop puts more of its mass on the garment than the
+# garment's share of the image in every network but one, but which network keeps it there
+# best changes with the draw of the labelled images (the seed): in our runs the transferred
+# network was ahead for one draw and behind for another, so the table's ranking is not a
+# finding, and the same holds for the Grad-CAM shares. The exception is the dropout +
+# BatchNorm network, which in our fast-mode runs looked at the background about as much as at
+# the garment.
 
 # %%
-guided_gain = float(rem_table.loc["transfer (frozen)", "guided backprop mass on the garment"]
-                    - rem_table.loc["scratch", "guided backprop mass on the garment"])
-cu.results.claim("guided_on_garment_transfer_minus_scratch", guided_gain, ">= 0.01", ">= 0.01",
-                 note="share of |guided backprop| on garment pixels")
 cu.results.claim("pc1_brightness_corr_min", float(rem_table["|corr(PC 1, brightness)|"].min()), ">= 0.5", ">= 0.6",
-                 note="smallest over the five networks")
+                 note="smallest |corr(PC 1 of the hidden layer, mean brightness)| over the five networks")
+for v in variants:
+    cu.results.record(f"guided_on_garment[{v}]", float(rem_table.loc[v, "guided backprop mass on the garment"]))
+    cu.results.record(f"gradcam_on_garment[{v}]", float(rem_table.loc[v, "Grad-CAM mass on the garment"]))
 
 # %% [markdown]
 # ## What we saw
