@@ -501,12 +501,10 @@ def first_layer_net(kernel, stride_):
 
 def train_first_layer(kernel, stride_):
     """Chapter 5's recipe for ``first_layer_net(kernel, stride_)`` (cache-or-train)."""
-    cfg = {**cu.models.cifar.reference_config(train, fast, seed), "kernel1": kernel, "stride1": stride_, "snapshots": ()}
-    return cu.cache.train_or_load(
-        "ch06-first-layer", cfg, lambda: first_layer_net(kernel, stride_),
-        lambda m: cu.train.fit(m, train, test, epochs=cfg["epochs"], optimizer=cfg["optimizer"], lr=cfg["lr"],
-                               warmup_epochs=cfg["warmup_epochs"], batch_size=cfg["batch_size"], seed=seed,
-                               transform=cu.data.random_hflip, desc=f"first layer {kernel}x{kernel}/{stride_}"))
+    base = recipes.cifar(train, fast, seed)
+    recipe = base.replace(name="ch06-first-layer", snapshot_epochs=(),
+                          model_kw={**base.model_kw, "kernel1": kernel, "stride1": stride_})
+    return recipes.train_or_load(recipe, train, test)
 
 
 def high_frequency_share(weight, cutoff=0.25, grid=32):
