@@ -696,21 +696,26 @@ show = range(6)
 with torch.no_grad():
     recon_attr = net(x_attr[:6]).cpu()
 fig, axes = plt.subplots(4, 6, figsize=(12, 8.4))
-for col, i in enumerate(show):
-    panels = [(x_attr[i, 0].cpu(), "gray", "input"), (recon_attr[i, 0], "gray", "reconstruction"),
-              (guided[i].abs(), "magma", "area guided backprop"), (cams["relu1"][i], "jet", "area Grad-CAM (relu1)")]
-    for row, (img, cmap, title) in enumerate(panels):
-        ax = axes[row, col]
-        if row == 3:
-            ax.imshow(x_attr[i, 0].cpu(), cmap="gray")
-            ax.imshow(img, cmap=cmap, alpha=0.5)
-        else:
-            ax.imshow(img, cmap=cmap)
+
+
+def draw_area_column(column, image, panels, labels=False):
+    """One column of axes of an area-attribution figure: each panel with the output square in
+    cyan; the last panel is laid over the input image; ``labels`` names the rows."""
+    for row, (ax, (img, cmap, title)) in enumerate(zip(column, panels)):
+        if row == len(panels) - 1:
+            ax.imshow(image, cmap="gray")
+        ax.imshow(img, cmap=cmap, alpha=0.5 if row == len(panels) - 1 else None)
         ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), s, s, fill=False, edgecolor="cyan", linewidth=1.5))
         ax.set_xticks([])
         ax.set_yticks([])
-        if col == 0:
+        if labels:
             ax.set_ylabel(title, fontsize=8)
+
+
+for col, i in enumerate(show):
+    draw_area_column(axes[:, col], x_attr[i, 0].cpu(), labels=col == 0, panels=[
+        (x_attr[i, 0].cpu(), "gray", "input"), (recon_attr[i, 0], "gray", "reconstruction"),
+        (guided[i].abs(), "magma", "area guided backprop"), (cams["relu1"][i], "jet", "area Grad-CAM (relu1)")])
 fig.suptitle("Area attribution for the output square (cyan) of the conv VAE")
 fig.tight_layout()
 
@@ -756,21 +761,10 @@ with torch.no_grad():
     gan_recon = gan_net(x_attr[:6]).cpu()
 fig, axes = plt.subplots(4, 6, figsize=(12, 8.4))
 for col in range(6):
-    panels = [(x_attr[col, 0].cpu(), "gray", "input"), (gan_recon[col, 0], "gray", "VAE-GAN reconstruction"),
-              (gan_attr["VAE-GAN", "area guided backprop"][col].abs(), "magma", "area guided backprop"),
-              (gan_attr["VAE-GAN", "area Grad-CAM, relu2"][col], "jet", "area Grad-CAM (relu2)")]
-    for row, (img, cmap, title) in enumerate(panels):
-        ax = axes[row, col]
-        if row == 3:
-            ax.imshow(x_attr[col, 0].cpu(), cmap="gray")
-            ax.imshow(img, cmap=cmap, alpha=0.5)
-        else:
-            ax.imshow(img, cmap=cmap)
-        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), s, s, fill=False, edgecolor="cyan", linewidth=1.5))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if col == 0:
-            ax.set_ylabel(title, fontsize=8)
+    draw_area_column(axes[:, col], x_attr[col, 0].cpu(), labels=col == 0, panels=[
+        (x_attr[col, 0].cpu(), "gray", "input"), (gan_recon[col, 0], "gray", "VAE-GAN reconstruction"),
+        (gan_attr["VAE-GAN", "area guided backprop"][col].abs(), "magma", "area guided backprop"),
+        (gan_attr["VAE-GAN", "area Grad-CAM, relu2"][col], "jet", "area Grad-CAM (relu2)")])
 fig.suptitle("Area attribution for the output square (cyan) of the VAE-GAN")
 fig.tight_layout()
 concentration.round(2)
