@@ -13,9 +13,12 @@ FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
-# verify (MD5) the datasets the chapters need; fetch what is missing, or say how to get it
+# verify (MD5) the datasets the chapters need; fetch what is missing, or say how to get it.
+# WEIGHTS=1 also fetches the ImageNet weights of chapters 8, 9 and 12 (torchvision's download)
+WEIGHTS ?= 0
 data: env
 	$(PY) -m course_utils data ensure
+	$(if $(filter 1 true yes,$(WEIGHTS)),$(PY) -m course_utils data prepare weights,)
 
 run: env data
 	$(PY) -m course_utils run $(FASTFLAG) -j $(JOBS)

@@ -24,7 +24,7 @@ import course_utils as cu
 from course_utils import metrics
 from course_utils.data import TensorData, scenes
 from course_utils.models.fcn import FCN, build_fcn
-from course_utils.models.localizer import single_item_data
+from course_utils.recipes import canvas_data
 
 
 class PooledFCN(nn.Module):
@@ -42,14 +42,14 @@ class PooledFCN(nn.Module):
 def run(encoder: str, args, test: TensorData, device) -> None:
     # single items on a 32x32 canvas: all training items when --items >= 60,000; the test
     # canvases are the first 2,000 drawn from all 10,000 test items
-    items = {"data": "fashion-mnist", "canvas": 32, "seed": 1, "train_size": args.items, "test_size": 10000}
+    items = {"dataset": "fashion-mnist", "canvas": 32, "seed": 1, "train_size": args.items, "test_size": 10000}
     torch.manual_seed(0)
     fcn32 = build_fcn(encoder, "fcn32", len(test.classes))
     start = time.perf_counter()
-    cu.train.fit(PooledFCN(fcn32), single_item_data(items, "train")[0], None,
+    cu.train.fit(PooledFCN(fcn32), canvas_data(items, "train")[0], None,
                  epochs=args.pretrain_epochs, optimizer="adam", lr=2e-3, scheduler="cosine",
                  batch_size=64, seed=0, device=device, progress=False)
-    item_test = single_item_data(items, "test")[0].take(torch.arange(2000))
+    item_test = canvas_data(items, "test")[0].take(torch.arange(2000))
     item_acc = cu.train.evaluate(PooledFCN(fcn32), item_test, device=device)[1]
     t_pre = time.perf_counter() - start
 

@@ -6,18 +6,16 @@ holds the order: no import runs back up, none runs in a circle):
 - ``config``     one frozen settings object from the environment (``config.settings()``); ``watchdog``
 - ``data/``      datasets by name as tensors, batches, augmentations, generated scenes, fetch
 - ``plots``      figures of tensors (it needs only data's helpers, so it sits low)
-- ``models/``    plain ``nn.Module`` networks (a few chapter recipes still live beside them)
-- ``train``, ``train_vae``, ``cache``, ``features``, ``metrics``: the training loops, checkpoints,
-  activations through hooks, scores beyond accuracy
-- ``recipes``    what to train, cached: the FCN and VAE recipes of chapters 10 and 11
+- ``models/``    plain ``nn.Module`` networks, built by name (``models.build``)
+- ``train``, ``steps``, ``cache``, ``features``, ``metrics``: the one training loop and its
+  steps (classification; VAE and VAE-GAN), checkpoints, activations through hooks, scores
+- ``recipes``    what to train: a recipe is its own checkpoint key; the one train-or-load
 - ``embed/``, ``explain/``: looking inside (PCA and t-SNE; attributions)
 
 The book tooling, ``book/``: runner, results and claims, pages, the CLI (``python -m course_utils``).
 It is a subpackage rather than a sibling package so that one editable install, one version and
 ``python -m course_utils`` keep working; the library never imports it. ``cu.results`` (what a
 chapter records and claims) lives there, and is reached from here for the notebooks.
-``train_vae`` stands beside ``train`` (not inside it) because its loops return history dicts of
-ELBO terms, not :class:`~course_utils.train.History`.
 
 Submodules load on first use (``cu.data``, ``cu.plots``, ...), so the command line and
 ``make data`` start in a second instead of importing every library up front.

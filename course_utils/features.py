@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def get_module(model: nn.Module, layer: str | nn.Module) -> nn.Module:
@@ -98,3 +99,18 @@ def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
         for p, flag in flags.items():
             p.requires_grad_(flag)
+
+
+def gradient_norms_through_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the norm of dL/dh_t, the gradient of the cross-entropy loss with
+    respect to the top layer's hidden state after each row t (chapter 7). Returns a tensor of
+    length T. Parameter ``.grad`` and the model's train/eval mode are left as they were."""
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    with frozen_eval(model), torch.enable_grad():
+        seq = model.as_sequence(x)
+        h0 = seq.new_zeros(model.num_layers, seq.shape[0], model.hidden_size, requires_grad=True)
+        logits, states = model.unrolled(seq, h0)
+        loss = F.cross_entropy(logits, y, reduction="sum")  # per-example gradients, not / N
+        grads = torch.autograd.grad(loss, states)
+    return torch.stack([g.norm(dim=1).mean() for g in grads]).detach().cpu()

@@ -8,6 +8,7 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from .data import to_float
 from .data.scenes import IGNORE
+from .timing import timed
 
 
 def _np(x) -> np.ndarray:
@@ -25,6 +26,7 @@ def _same_length(who: str, **named) -> int:
     return next(iter(lengths.values()))
 
 
+@timed("plotting")
 def plot_histories(histories: dict, title: str | None = None, axes=None):
     """Loss and accuracy per epoch, train (dashed) and test (solid), one colour per run."""
     if axes is None:
@@ -48,6 +50,7 @@ def plot_histories(histories: dict, title: str | None = None, axes=None):
     return fig
 
 
+@timed("plotting")
 def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", size: float = 1.4,
                suptitle: str | None = None, vmin=None, vmax=None, title_colors=None):
     """Images (N x C x H x W or N x H x W tensors/arrays) in a grid with optional titles."""
@@ -72,6 +75,7 @@ def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", size: fl
     return fig
 
 
+@timed("plotting")
 def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", ax=None,
                      normalize: bool = True):
     """Confusion matrix heat map (rows: true class, columns: predicted), drawn with seaborn:
@@ -103,6 +107,7 @@ def confusion_matrix(y_true, y_pred, classes, title: str = "confusion matrix", a
     return ax.figure
 
 
+@timed("plotting")
 def scatter_by_class(points, labels, classes, ax=None, title: str | None = None, s: float = 4,
                      legend: bool = True):
     """2-D (or 3-D if ``ax`` is a 3-D axis) scatter coloured by class."""
@@ -124,6 +129,7 @@ def scatter_by_class(points, labels, classes, ax=None, title: str | None = None,
     return ax
 
 
+@timed("plotting")
 def thumbnail_scatter(points, images, ax=None, zoom: float = 0.6, title: str | None = None,
                       labels=None, frame: bool = True, cmap: str = "gray_r"):
     """Scatter that draws each point as its own image (the image-marker plot)."""
@@ -147,6 +153,7 @@ def thumbnail_scatter(points, images, ax=None, zoom: float = 0.6, title: str | N
     return ax
 
 
+@timed("plotting")
 def heatmap_overlay(image, heat, ax=None, alpha: float = 0.5, cmap: str = "jet", title=None):
     """A grey image with a heat map (same H x W, any range) on top."""
     image, heat = _np(image).squeeze(), _np(heat).squeeze()
@@ -211,6 +218,7 @@ def error_image(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | No
     return out
 
 
+@timed("plotting")
 def plot_predictions(images: torch.Tensor, truth: torch.Tensor, preds: dict[str, torch.Tensor],
                      classes: list[str], n: int = 6, size: float = 1.6, suptitle: str | None = None):
     """A grid with one column per scene: the image, the colour-coded truth, and for each
@@ -244,3 +252,15 @@ def plot_predictions(images: torch.Tensor, truth: torch.Tensor, preds: dict[str,
         fig.suptitle(suptitle)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def try_it(draw, **controls):
+    """A "try it" control for JupyterLab (chapter 3): ``ipywidgets.interact(draw, **controls)``,
+    one slider per ``name=(low, high, step)`` or menu per list. The static book cannot run a
+    slider, so the calling cell is tagged ``remove-output``; a figure for fixed values stands
+    above it in the chapter."""
+    import ipywidgets
+
+    if not controls:
+        raise ValueError("try_it needs at least one control, e.g. k=(1, 200, 1)")
+    return ipywidgets.interact(draw, **controls)

@@ -1,7 +1,15 @@
-"""Training and evaluation loops with a per-epoch history (chapter 1)."""
+"""The one training loop of the book, :func:`fit`, with a per-epoch :class:`History` (chapter 1).
+
+What one optimisation step computes is a *step* object: :class:`ClassifyStep` (cross-entropy
+on logits, the default) here, the VAE and VAE-GAN steps in :mod:`course_utils.steps`. A step is
+called as ``step(model, x, y) -> (loss, n, sums)`` and evaluates a test set with
+``step.evaluate(model, data, device) -> dict``; ``fit`` averages ``sums`` over each epoch
+into ``History.train_<name>`` and the evaluation into ``History.test_<name>``.
+"""
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -14,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import config
 from .data import Batches, TensorData
+from .timing import timed
 
 
 @dataclass
@@ -22,6 +31,8 @@ class History:
 
     ``snapshots`` maps an epoch number to a CPU copy of the weights after that epoch (only
     for the epochs asked for in ``fit(snapshot_epochs=...)``; epoch 0 is the initialisation).
+    Curves a step adds beyond loss and accuracy (a VAE's ``train_kl``, ``test_psnr``...) live
+    in ``extra``; ``history["name"]`` reads any curve.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -31,17 +42,36 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
     snapshots: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        """Plain-data form (no snapshots), for JSON or a results table."""
+        """Plain-data form (no snapshots; extra curves flattened in), for JSON or a table."""
         d = asdict(self)
         d.pop("snapshots")
+        d.update(d.pop("extra"))
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        return cls(**d)
+        names = {f for f in cls.__dataclass_fields__ if f not in ("extra", "snapshots")}
+        d = dict(d)
+        extra = dict(d.pop("extra", {}), **{k: d.pop(k) for k in list(d) if k not in names})
+        return cls(**d, extra=extra)
+
+    def __getitem__(self, name: str) -> list:
+        if name in self.extra:
+            return self.extra[name]
+        if name in self.__dataclass_fields__ and name not in ("extra", "snapshots"):
+            return getattr(self, name)
+        raise KeyError(f"no curve {name!r}; this history has {sorted(self.to_dict())}")
+
+    def append(self, name: str, value: float) -> None:
+        """Add one epoch's value to curve ``name`` (a field, or an extra curve)."""
+        if name in self.__dataclass_fields__ and name not in ("extra", "snapshots"):
+            getattr(self, name).append(value)
+        else:
+            self.extra.setdefault(name, []).append(value)
 
     @property
     def final(self) -> dict:
@@ -135,14 +165,39 @@ def predict(model: nn.Module, data, batch_size: int = 1000, device=None) -> torc
     return torch.cat(outs)
 
 
+class ClassifyStep:
+    """The default step of :func:`fit`: ``loss_fn`` (cross-entropy) on the model's logits;
+    records loss and accuracy, per example or per pixel for label maps (chapter 1).
+    ``ignore_index`` leaves a label (Pascal VOC's void 255) out of the loss (chapter 11)."""
+
+    def __init__(self, loss_fn: Callable = F.cross_entropy, ignore_index: int | None = None):
+        self.loss_fn = loss_fn if ignore_index is None else functools.partial(
+            loss_fn, ignore_index=ignore_index)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        out = model(x)
+        loss = self.loss_fn(out, y)
+        n = _n_targets(y)
+        return loss, n, {"loss": loss.detach() * n, "acc": (out.argmax(1) == y).sum()}
+
+    def evaluate(self, model: nn.Module, data, device) -> dict:
+        loss, acc = evaluate(model, data, device=device, loss_fn=self.loss_fn)
+        return {"loss": loss, "acc": acc}
+
+
+@timed("training")
 def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batches | None = None,
         epochs: int = 10, optimizer: str | torch.optim.Optimizer = "momentum", lr: float = 1e-2,
         momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 128,
         warmup_epochs: float = 0, scheduler: str | None = None, seed: int = 0,
         transform: Callable | None = None, loss_fn: Callable = F.cross_entropy,
         device=None, snapshot_epochs=(), progress: bool = True,
-        max_grad_norm: float | None = None, desc: str | None = None) -> History:
+        max_grad_norm: float | None = None, desc: str | None = None, step=None) -> History:
     """Train ``model`` and return its per-epoch :class:`History` (chapter 1).
+
+    ``step`` says what one step computes (default :class:`ClassifyStep` with ``loss_fn``);
+    it may name the parameters the optimizer trains (``step.parameters(model)``) and keep
+    optimizers of its own (the VAE-GAN's discriminator), created in ``step.start(model)``.
 
     ``optimizer`` is a name for :func:`make_optimizer` or a ready optimizer. ``warmup_epochs``
     ramps the learning rate linearly over that many epochs; ``scheduler="cosine"`` then decays
@@ -166,12 +221,17 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
             ("train", f"{len(train)} examples", len(train) > 0, "at least one example")):
         if not ok:
             raise ValueError(f"fit: {arg} must be {want}, got {value!r}")
+    step_fn = ClassifyStep(loss_fn) if step is None else step
     config.seed_everything(seed)
     device = torch.device(device) if device is not None else config.device()
     model.to(device)
+    if hasattr(step_fn, "start"):
+        step_fn.start(model)
     train_batches = _as_batches(train, batch_size, True, seed, device, transform)
+    params = list(step_fn.parameters(model) if hasattr(step_fn, "parameters") else model.parameters())
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
-        optimizer, model.parameters(), lr, momentum, weight_decay)
+        optimizer, params, lr, momentum, weight_decay)
+    trained = [p for g in opt.param_groups for p in g["params"]]
     base_lrs = [g["lr"] for g in opt.param_groups]
     steps_per_epoch = len(train_batches)
     warmup_steps = int(round(warmup_epochs * steps_per_epoch))
@@ -181,50 +241,45 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
     history = History()
     if 0 in snapshot_epochs:
         history.snapshots[0] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
-    step = 0
+    t = 0   # optimisation steps so far
     bar = tqdm(range(1, epochs + 1), desc=desc or type(model).__name__, disable=not progress,
                leave=False, unit="epoch")
     for epoch in bar:
         model.train()
         start = time.perf_counter()
-        # running sums stay on the device: no host sync per step on a GPU
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        count = 0
+        sums, count = {}, 0   # running sums stay on the device: no host sync per step on a GPU
         for x, y in train_batches:
-            factor = warmup_factor(step, warmup_steps)
-            if scheduler == "cosine" and step >= warmup_steps:
-                progress_frac = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+            factor = warmup_factor(t, warmup_steps)
+            if scheduler == "cosine" and t >= warmup_steps:
+                progress_frac = (t - warmup_steps) / max(1, total_steps - warmup_steps)
                 factor *= 0.5 * (1 + math.cos(math.pi * progress_frac))
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * factor
-            out = model(x)
-            loss = loss_fn(out, y)
-            if (device.type == "cpu" or step % 50 == 0) and not torch.isfinite(loss):
+            loss, n, parts = step_fn(model, x, y)
+            if (device.type == "cpu" or t % 50 == 0) and not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"loss became {float(loss.detach())} at epoch {epoch}, step {step}: the learning "
+                    f"loss became {float(loss.detach())} at epoch {epoch}, step {t}: the learning "
                     f"rate ({opt.param_groups[0]['lr']:.3g}) is probably too high")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                nn.utils.clip_grad_norm_(trained, max_grad_norm)
             opt.step()
-            step += 1
-            loss_sum += loss.detach() * _n_targets(y)
-            correct += (out.argmax(1) == y).sum()
-            count += _n_targets(y)
+            t += 1
+            for k, v in parts.items():
+                sums[k] = sums[k] + v if k in sums else v
+            count += n
         history.epoch.append(epoch)
-        if not torch.isfinite(loss_sum):
-            raise FloatingPointError(f"loss became {float(loss_sum)} during epoch {epoch}: the "
+        if not all(bool(torch.isfinite(torch.as_tensor(v))) for v in sums.values()):
+            raise FloatingPointError(f"loss became {float(sums['loss'])} during epoch {epoch}: the "
                                      f"learning rate ({opt.param_groups[0]['lr']:.3g}) is probably too high")
-        history.train_loss.append(float(loss_sum) / count)
-        history.train_acc.append(int(correct) / count)
+        for k, v in sums.items():
+            history.append(f"train_{k}", float(v) / count)
         history.lr.append(opt.param_groups[0]["lr"])
         history.seconds.append(time.perf_counter() - start)
         if test is not None:
-            tl, ta = evaluate(model, test, device=device, loss_fn=loss_fn)
-            history.test_loss.append(tl)
-            history.test_acc.append(ta)
+            for k, v in step_fn.evaluate(model, test, device).items():
+                history.append(f"test_{k}", v)
         if epoch in snapshot_epochs:
             history.snapshots[epoch] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",

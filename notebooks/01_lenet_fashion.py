@@ -56,7 +56,7 @@ batch_size: Optional[int] = None  # (≥ 1) None: 32 in fast mode, 64 in full mo
 fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("01_lenet_fashion", data="Fashion-MNIST")
 cu.seed_everything(seed)
-setup = cu.models.lenet.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4
+setup = cu.recipes.fashion_setup(fast, epochs, batch_size)  # shared with chapters 3 and 4
 epochs, batch_size = setup["epochs"], setup["batch_size"]
 device = cu.device()
 train = cu.data.load("fashion-mnist", "train", subset=setup["train_size"], seed=seed)
@@ -98,6 +98,91 @@ summary(LeNet5(), (1, 28, 28))
 summary(MyNet(), (1, 28, 28))
 
 # %% [markdown]
+# ## Inside a layer, step by step
+#
+# A convolution layer with weights $W \in \mathbb{R}^{O \times C \times k \times k}$ and bias
+# $b$ computes, at every output position $(i, j)$,
+#
+# $$y_{o,i,j} = b_o + \sum_{c=1}^{C} \sum_{u,v=0}^{k-1} W_{o,c,u,v}\, x_{c,\, i+u,\, j+v}.$$ (eq-conv)
+#
+# Collect the $C k^2$ input values under the window at $(i, j)$ into one column, one column
+# per position ("im2col"), and the whole layer becomes **one matrix product**: the $O \times
+# Ck^2$ matrix of flattened filters times the $Ck^2 \times (\text{positions})$ matrix of
+# columns. Pooling with a 2×2 window and stride 2 cuts each map into 2×2 blocks and keeps
+# their mean (LeNet-5) or their maximum (MyNet).
+
+# %%
+import torch.nn.functional as F
+
+
+def im2col(x, k):
+    """(N, C, H, W) -> (N, C*k*k, positions): column p holds the k x k window at p."""
+    h, w = x.shape[-2] - k + 1, x.shape[-1] - k + 1
+    windows = [x[:, :, u:u + h, v:v + w] for u in range(k) for v in range(k)]  # C x (k*k)
+    return torch.stack(windows, 2).flatten(1, 2).flatten(2)
+
+
+def conv2d(x, W, b):
+    """eq-conv as one matrix product."""
+    k, h, w = W.shape[-1], x.shape[-2] - W.shape[-1] + 1, x.shape[-1] - W.shape[-1] + 1
+    return (W.flatten(1) @ im2col(x, k) + b[:, None]).view(len(x), len(W), h, w)
+
+
+def pool2x2(a, reduce):
+    """2x2 blocks, stride 2: reduce is torch.mean (average) or torch.amax (max)."""
+    n, c, h, w = a.shape
+    return reduce(a.view(n, c, h // 2, 2, w // 2, 2), dim=(3, 5))
+
+
+# %% [markdown]
+# LeNet-5's whole convolutional part by hand (pad by 2, conv1, tanh, average pooling,
+# conv2, tanh, average pooling) and MyNet's first stage (conv1, ReLU, max-pooling), on eight
+# training images with freshly initialised networks, against the outputs the package's
+# layers give (read with a hook, `cu.features.capture`) and against PyTorch's `F.unfold`,
+# `F.conv2d`, `F.avg_pool2d` and `F.max_pool2d`:
+
+# %%
+with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
+    torch.manual_seed(seed)
+    lenet, mynet = LeNet5().eval(), MyNet().eval()
+x_pad = F.pad(train.float(slice(0, 8)), (2, 2, 2, 2))       # 28x28 -> 32x32
+with torch.no_grad():
+    conv1 = conv2d(x_pad, lenet.conv1.weight, lenet.conv1.bias)         # (N, 6, 28, 28)
+    pool1 = pool2x2(torch.tanh(conv1), torch.mean)                       # (N, 6, 14, 14)
+    conv2 = conv2d(pool1, lenet.conv2.weight, lenet.conv2.bias)         # (N, 16, 10, 10)
+    pool2 = pool2x2(torch.tanh(conv2), torch.mean)                       # (N, 16, 5, 5)
+    my_conv1 = conv2d(x_pad, mynet.conv1.weight, mynet.conv1.bias)      # (N, 16, 28, 28)
+    my_pool1 = pool2x2(torch.relu(my_conv1), torch.amax)                 # (N, 16, 14, 14)
+    with cu.features.capture(lenet, ["conv1", "pool1", "pool2"]) as acts:
+        lenet(x_pad[..., 2:-2, 2:-2])                        # the package pads by itself
+    with cu.features.capture(mynet, "pool1") as my_acts:
+        mynet(x_pad[..., 2:-2, 2:-2])
+    torch_conv1 = F.conv2d(x_pad, lenet.conv1.weight, lenet.conv1.bias)
+    layer_checks = pd.DataFrame({
+        "vs package layer": {"im2col": float("nan"),
+                             "LeNet conv1": (conv1 - acts["conv1"]).abs().max(),
+                             "LeNet pool1": (pool1 - acts["pool1"]).abs().max(),
+                             "LeNet pool2": (pool2 - acts["pool2"]).abs().max(),
+                             "MyNet pool1": (my_pool1 - my_acts["pool1"]).abs().max()},
+        "vs torch.nn.functional": {
+            "im2col": (im2col(x_pad, 5) - F.unfold(x_pad, 5)).abs().max(),
+            "LeNet conv1": (conv1 - torch_conv1).abs().max(),
+            "LeNet pool1": (pool1 - F.avg_pool2d(torch.tanh(torch_conv1), 2)).abs().max(),
+            "LeNet pool2": float("nan"),
+            "MyNet pool1": (my_pool1 - F.max_pool2d(torch.relu(
+                F.conv2d(x_pad, mynet.conv1.weight, mynet.conv1.bias)), 2)).abs().max()},
+    }).map(float)
+layer_checks.style.format("{:.1e}", na_rep="")
+
+# %%
+# tolerance 1e-5: the activations are of order 1; measured under 1 and 2 threads and
+# ATEN_CPU_CAPABILITY=default: at most 2.4e-7 (float32 sums in another order)
+layer_tolerance = 1e-5
+worst = float(layer_checks.max().max())
+print(f"max |difference| = {worst:.1e} (tolerance {layer_tolerance:.0e})")
+assert worst <= layer_tolerance, layer_checks
+
+# %% [markdown]
 # ## Training: SGD with momentum
 #
 # Both networks minimise the cross-entropy loss $J(\theta)$ with stochastic gradient descent
@@ -116,14 +201,16 @@ summary(MyNet(), (1, 28, 28))
 #
 # over the $T$ steps, so that the last epochs take small, careful steps.
 #
-# `cu.cache.train_or_load` trains a network once and stores it under a hash of its
-# configuration, so re-running this notebook, or any later chapter that needs these
-# networks, loads them instead of training again. `trained_fashion_models` wraps it with
-# this chapter's configuration, so later chapters fetch exactly these checkpoints.
+# A *recipe* (`cu.recipes.fashion`) names everything that changes a trained network: the
+# model, the data, the optimiser and its schedule, the epochs. `cu.recipes.train_or_load`
+# trains a network once and stores it under a hash of its recipe, so re-running this notebook,
+# or any later chapter that needs these networks, loads them instead of training again, and
+# changing any part of the recipe trains afresh. `fashion_models` trains (or loads) this
+# chapter's two networks, so later chapters fetch exactly these checkpoints.
 
-# %%
-models, histories = cu.models.lenet.trained_fashion_models(
-    fast, seed, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size, train=train, test=test)
+# %% mystnb={"figure": {"caption": "Loss and accuracy of LeNet-5 and MyNet per epoch on Fashion-MNIST, training (dashed) and test (solid).", "name": "fig-ch1-curves"}}
+models, histories = cu.recipes.fashion_models(
+    fast, seed, train, test, epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size)
 
 cu.plots.plot_histories(histories, title="Fashion-MNIST");
 
@@ -132,8 +219,8 @@ cu.plots.plot_histories(histories, title="Fashion-MNIST");
 #
 # A network overfits once its test loss stops falling while its training loss keeps going
 # down: it is now learning details of the training images that do not carry over. We read
-# the epoch of the lowest test loss off the curves, and the gap between training and test
-# accuracy at the end.
+# the epoch of the lowest test loss off the curves of {numref}`fig-ch1-curves`, and the gap
+# between training and test accuracy at the end.
 
 # %%
 rows = []
@@ -155,6 +242,65 @@ overfit.round(4)
 # afterwards even as training accuracy improves: that is the overfitting the table locates.
 # The larger MyNet fits the training set faster and further than LeNet, so its train–test gap
 # opens wider, while its test accuracy is still the higher of the two.
+
+# %% [markdown]
+# ## Report 003's variant: wider, with tanh and dropout
+#
+# Report 003 trained a wider LeNet: two 5×5 convolutions with 32 and 64 filters that keep the
+# image size, each followed by 2×2 max-pooling, one fully connected layer of 1024 units and
+# the output layer, tanh after every hidden layer, and **dropout** on the 1024 hidden units
+# {cite}`srivastava2014dropout`. During training dropout zeroes each of those units with
+# probability $p = 0.5$ and scales the survivors by $1/(1-p)$, so the next layer receives the
+# same input on average; at test time every unit is kept. No unit can count on a particular
+# partner being present, which is meant to keep the network from memorising the training set.
+#
+# `CifarLeNet(activation="tanh", dropout=0.5)` is that network ([chapter 5](05_cifar_filters.ipynb)
+# trains its ReLU version). We train it beside LeNet-5 with the same recipe: SGD with momentum,
+# the same cosine schedule, epochs and batch size. It has about 3.3 million parameters, 53
+# times as many as LeNet-5, and each of its epochs costs several times as much, so fast mode
+# gives it 2,000 of the 6,000 training images; full mode gives both networks all 60,000.
+#
+# The training accuracy in the curves is measured while dropout is on, with half the hidden
+# units missing; the table measures it again after training with dropout off, the way the
+# test accuracy is measured, and the train–test gap uses that number.
+
+# %%
+variant_train = train.subset(cu.config.pick(2000, None), seed=seed)
+# chapter 1's recipe with the other network, on the images passed in (fingerprinted into the key)
+variant_recipe = cu.recipes.fashion("lenet5", fast, seed, epochs=epochs, lr=lr, momentum=momentum,
+                                    batch_size=batch_size).replace(
+    name="ch01-tanh-dropout", model="cifar-lenet", model_kw={"activation": "tanh", "dropout": 0.5},
+    data=None)
+variant, variant_history = cu.recipes.train_or_load(variant_recipe, variant_train, test)
+cu.plots.plot_histories({"LeNet-5": histories["LeNet-5"], "tanh + dropout (report 003)": variant_history},
+                        title="LeNet-5 and report 003's variant");
+
+# %%
+variant_rows = []
+for name, net, h, data in [("LeNet-5", models["LeNet-5"], histories["LeNet-5"], train),
+                           ("tanh + dropout", variant, variant_history, variant_train)]:
+    after = cu.train.evaluate(net, data)[1]      # eval mode: dropout off
+    variant_rows.append({"model": name, "params": cu.models.count_params(net), "training images": len(data),
+                         "train acc during training": h.train_acc[-1], "train acc after, dropout off": after,
+                         "test acc": h.test_acc[-1], "train-test gap": after - h.test_acc[-1],
+                         "s / epoch": np.mean(h.seconds)})
+variant_table = pd.DataFrame(variant_rows).set_index("model")
+variant_minus_lenet = cu.results.claim(
+    "tanh_dropout_minus_lenet_test_acc",
+    float(variant_table.loc["tanh + dropout", "test acc"] - variant_table.loc["LeNet-5", "test acc"]),
+    ">= 0", ">= -0.03", note="fast mode: the variant sees a third of LeNet-5's training images")
+cu.results.record("tanh_dropout_test_acc", float(variant_table.loc["tanh + dropout", "test acc"]))
+cu.results.record("tanh_dropout_train_test_gap", float(variant_table.loc["tanh + dropout", "train-test gap"]))
+cu.results.record("lenet_train_test_gap_dropout_off", float(variant_table.loc["LeNet-5", "train-test gap"]))
+cu.results.record("tanh_dropout_train_seconds", variant_history.total_seconds)
+variant_table.round(4)
+
+# %% [markdown]
+# The curves and the table compare the two. With dropout on, the variant's training accuracy
+# during an epoch sits below what it reaches on the same images once dropout is off: half of
+# its hidden units were missing when it was measured. In full mode, on the same images and
+# epochs as LeNet-5, the wider variant reaches at least LeNet-5's test accuracy (the claim
+# above); in fast mode, with a third of the images, it stays within a few points of it.
 
 # %% [markdown]
 # ## Which classes get confused?

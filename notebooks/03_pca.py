@@ -48,7 +48,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 import course_utils as cu
 from course_utils import embed
-from course_utils.models.lenet import trained_fashion_models
+from course_utils.recipes import fashion_models
 
 # %% tags=["parameters"]
 from typing import Optional
@@ -307,6 +307,22 @@ pd.Series(recon_err, name="mean squared error per pixel").rename_axis("k").to_fr
 # and two hundred are hard to tell from the original. The error table falls accordingly.
 
 # %% [markdown]
+# **Try it.** In JupyterLab the slider below redraws the six reconstructions for any $k$
+# from 1 to 200 (the static book shows the fixed values above instead).
+
+# %% tags=["remove-output"]
+def show_reconstruction(k=10):
+    """The six test images (top row) and their reconstruction from k components."""
+    r = ((x_show - mean) @ V[:k].T @ V[:k] + mean).clamp(0, 1)
+    err = float(((r - x_show) ** 2).mean())
+    cu.plots.image_grid(torch.cat([x_show, r]).reshape(-1, 1, 28, 28), ncols=len(show),
+                        suptitle=f"k = {k} components: mean squared error {err:.4f} per pixel")
+    plt.show()
+
+
+cu.plots.try_it(show_reconstruction, k=(1, 200, 1));
+
+# %% [markdown]
 # ## What do the networks' layers look like?
 #
 # [Chapter 1](01_lenet_fashion.ipynb)'s two networks (fetched from the cache, or trained now
@@ -321,7 +337,7 @@ pd.Series(recon_err, name="mean squared error per pixel").rename_axis("k").to_fr
 # {cite}`rousseeuw1987silhouettes`).
 
 # %%
-models, histories = trained_fashion_models(fast, seed)
+models, histories = fashion_models(fast, seed)
 layers = {"LeNet-5": {"conv block (pool2)": "pool2", "fc1 (act3)": "act3", "logits (fc3)": "fc3"},
           "MyNet": {"conv block (pool2)": "pool2", "fc1 (act4)": "act4", "logits (fc3)": "fc3"}}
 images_test = test.float()

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .. import config
+from .. import config, timing
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -43,8 +43,11 @@ def cmd_run(args) -> int:
         row["metrics"] = ", ".join(f"{m['name']}={_fmt(m['value'])}" for m in mine[:4]) + \
             (f" (+{len(mine) - 4})" if len(mine) > 4 else "")
         row["setting"] = runner.point_label(row["sweep"]) if row.get("sweep") else ""
+    for row in rows:
+        row.update({k: v for k, v in (row.get("phases") or {}).items()})
+    phases = [p for p in timing.PHASES if any(p in r for r in rows)]
     columns = ["notebook", "setting", "status", "mode", "seconds"] if sweep else \
-        ["notebook", "status", "mode", "seconds", "metrics"]
+        ["notebook", "status", "mode", "seconds", *phases, "metrics"]
     print(_table(rows, columns))
     failed = [r for r in rows if r["status"] != "pass"]
     for r in failed:
@@ -112,7 +115,7 @@ def cmd_data(args) -> int:
             if summary == "PROBLEM":
                 for f, s in files.items():
                     print(f"      {f}: {s}")
-        bad = [n for n, f in report.items() if any(s.startswith("corrupt") for s in f.values())]
+        bad = [n for n, f in report.items() if any(s.startswith(("corrupt", "incomplete")) for s in f.values())]
         return 1 if bad else 0
     if args.action == "ensure":
         from ..data import fetch
@@ -126,11 +129,33 @@ def cmd_data(args) -> int:
             return 1
         print(f"data ok under {config.data_root()}: {', '.join(names)} (MD5-verified)")
         return 0
+    from ..models import pretrained
+
     if not args.names:
-        print("name a dataset to prepare: " + ", ".join(data.DATASETS), file=sys.stderr)
+        print("name a dataset to prepare: " + ", ".join(data.DATASETS) + "; or `weights` (the ImageNet "
+              "weights of chapters 8, 9 and 12), or one of " + ", ".join(pretrained.WEIGHTS), file=sys.stderr)
         return 2
+    nets = [n for n in args.names if n in pretrained.WEIGHTS]
+    nets += pretrained.needed() if "weights" in args.names else []
+    if nets:
+        try:
+            for name, state in pretrained.fetch(list(dict.fromkeys(nets))).items():
+                check = "SHA-256 ok" if pretrained.verified(name) else \
+                    "FAILS torchvision's SHA-256 check: delete it and run again to fetch a fresh copy"
+                print(f"{name}: {state} at {pretrained.path(name)} ({check})")
+        except pretrained.WeightsMissingError as err:
+            print(err, file=sys.stderr)
+            return 1
+    from ..data import fetch
+
     for name in args.names:
-        print(f"prepared {name}: {data.prepare(name)}")
+        if name == "weights" or name in pretrained.WEIGHTS:
+            continue
+        try:
+            print(f"prepared {name}: {fetch.prepare(name)} (verified)")
+        except (data.DataMissingError, ValueError) as err:  # offline, or an unknown name
+            print(err, file=sys.stderr)
+            return 1
     return 0
 
 
@@ -197,7 +222,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_lab)
     p = sub.add_parser("data", help="check, ensure (check + fetch what the chapters need) or prepare datasets")
     p.add_argument("action", choices=["check", "ensure", "prepare"])
-    p.add_argument("names", nargs="*", help="prepare: dataset names; ensure: chapters (default all)")
+    p.add_argument("names", nargs="*", help="prepare: dataset names, or weights (the ImageNet weights the "
+                                            "chapters use) or a network (resnet34, ...); ensure: chapters (default all)")
     p.set_defaults(func=cmd_data)
     args = parser.parse_args(argv)
     if getattr(args, "fast", False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import config
+from .. import config, timing
 from . import results
 from .reports import HEADLINES
 
@@ -51,14 +51,18 @@ def status_page() -> str:
     path = config.results_dir() / "runs.json"
     runs = json.loads(path.read_text()) if path.exists() else {}
     rows = [[f"[{nb}](chapters/{nb}.ipynb)", r["mode"], r["seconds"],
+             *[(r.get("phases") or {}).get(p, "") for p in timing.PHASES],
              "✅ pass" if r["status"] == "pass" else "❌ fail", r.get("hardware", "?"), r["finished"]]
             for nb, r in sorted(runs.items())]
-    body = _md_table(rows, ["notebook", "mode", "seconds", "status", "machine", "finished"]) \
+    body = _md_table(rows, ["notebook", "mode", "seconds", *[f"{p} (s)" for p in timing.PHASES],
+                            "status", "machine", "finished"]) \
         if rows else "No notebook has been executed yet."
     total = sum(r["seconds"] for r in runs.values())
     return ("# Execution status\n\nEvery chapter of this book was executed by the batch runner "
             "(`python -m course_utils run`) before the book was built; this page lists each "
-            f"notebook's last run.\n\n{body}\n\nTotal execution time: {total:.0f} s.\n")
+            "notebook's last run, with the seconds it spent loading data, training, computing "
+            "attributions, embedding and plotting (the rest is the chapter's own code and the "
+            f"kernel's start).\n\n{body}\n\nTotal execution time: {total:.0f} s.\n")
 
 
 def headline_table(rows: list[dict]) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .. import config
+from .. import config, timing
 
-_state: dict = {"notebook": None, "start": None}
+_state: dict = {"notebook": None, "start": None, "unmeasured": None}
 
 
 def _metrics_file(notebook: str) -> Path:
@@ -32,7 +32,9 @@ def _hardware() -> str:
 def begin(notebook: str, data: str | None = None) -> None:
     """Start a fresh record for ``notebook`` (e.g. ``"01_lenet_fashion"``); ``data`` says
     which data the chapter ran on (chapter 1)."""
-    _state.update(notebook=notebook, start=time.time())
+    _state.update(notebook=notebook, start=time.time(), unmeasured=None)
+    timing.reset()
+    timing.watch_matplotlib()
     path = _metrics_file(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"notebook": notebook, "mode": config.mode(), "hardware": _hardware(),
@@ -71,6 +73,7 @@ def record(name: str, value, target: str | None = None, note: str | None = None,
     payload["metrics"][name] = {"value": value, "target": target, "note": note, "asserted": asserted,
                                 "seconds": round(time.time() - _state["start"], 2)}
     payload["mode"] = config.mode()
+    payload["phases"] = timing.totals()
     path.write_text(json.dumps(payload, indent=1))
     return value
 
@@ -139,7 +142,19 @@ def load_all(root: Path | None = None) -> list[dict]:
     return rows
 
 
-def claim(name: str, value, op, target=None, fast=None, note: str | None = None):
+def unmeasured(data: str | None) -> None:
+    """From here on, the current notebook's claims are recorded with their targets but not
+    asserted: the chapter runs on ``data`` (say, a real dataset found under the data root), on
+    which its targets were never measured. ``None`` asserts them again; :func:`begin` resets it
+    (chapter 5)."""
+    _current()
+    if data is not None and not (isinstance(data, str) and data.strip()):
+        raise ValueError(f"unmeasured takes the name of the data (a non-empty string) or None, got {data!r}")
+    _state["unmeasured"] = data
+
+
+def claim(name: str, value, op, target=None, fast=None, note: str | None = None,
+          measured: bool = True):
     """Record ``value`` and assert the chapter's claim about it (chapter 1).
 
     Typed form: ``claim("acc", acc, ">=", 0.89, fast=(">=", 0.65))``. Short form, as the
@@ -147,6 +162,8 @@ def claim(name: str, value, op, target=None, fast=None, note: str | None = None)
     fast mode's. In full mode ``value`` must meet the target; in fast mode (tiny data, few epochs)
     the fast target (no check when that is None). A miss raises AssertionError, so a notebook that
     no longer shows what its prose says fails the batch run; a malformed target raises ValueError.
+    ``measured=False`` (or :func:`unmeasured`) records the value and the target without asserting
+    it, with a note saying so: for data on which the target was never measured.
     """
     if target is None or isinstance(target, str):  # short form: op is the whole target
         if fast is not None:
@@ -157,6 +174,10 @@ def claim(name: str, value, op, target=None, fast=None, note: str | None = None)
         full = _target_text((op, target))
     fast = None if fast is None else _target_text(fast)
     active = full if config.mode() == "full" else fast
+    other = _state["unmeasured"] or (None if measured else "data other than the one it was set on")
+    if other is not None:
+        why = f"not asserted: the target was never measured on {other}"
+        return record(name, value, target=active, note=f"{note}; {why}" if note else why, asserted=False)
     record(name, value, target=active, note=note, asserted=active is not None)
     if active is not None and not meets(float(value), active):
         raise AssertionError(f"{name} = {value:.4g} does not meet {active} ({config.mode()} mode)")

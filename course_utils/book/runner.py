@@ -266,8 +266,17 @@ def _execute(path: str, out: str, params: dict, fast: bool, results: str | None 
         partial.unlink(missing_ok=True)
     elif partial.exists():
         os.replace(partial, out)
-    row.update(seconds=round(time.time() - start, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+    row.update(seconds=round(time.time() - start, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+               phases=_phases(Path(results or config.results_dir()), Path(path).stem))
     return row
+
+
+def _phases(results: Path, stem: str) -> dict:
+    """Seconds per phase (data, training, ...) that the notebook's record kept, if any."""
+    try:
+        return json.loads((results / "metrics" / f"{stem}.json").read_text()).get("phases", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def _hardware() -> str:

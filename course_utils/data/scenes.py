@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import config
-from .datasets import DataMissingError, TensorData, load
+from ..timing import timed
+from .datasets import VOC_CLASSES, TensorData, load, load_photos  # noqa: F401  (VOC_CLASSES: re-exported)
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Scenes:
     classes: list[str]
 
 
+@timed("data")
 def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, int] = (1, 4),
                 seed: int = 0, threshold: int = 40, distinct: bool = False) -> Scenes:
     """Paste 1-4 items of ``source`` at random places on a black canvas (chapters 8 and 11).
@@ -70,14 +71,10 @@ def make_scenes(source: TensorData, n: int, canvas: int = 64, items: tuple[int, 
     return Scenes(images, labels, item_classes, masks, boxes, list(source.classes))
 
 
-IGNORE = 255
+IGNORE = 255  # the "void" label of Pascal VOC's maps: left out of the loss and the metrics
 
 
-VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
-               "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
-               "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
-
-
+@timed("data")
 def scene_data(source: str = "fashion-mnist", split: str = "train", n: int = 1000,
                canvas: int = 64, items: tuple[int, int] = (1, 4), seed: int = 0,
                threshold: int = 40, source_subset: int | None = None) -> TensorData:
@@ -96,38 +93,18 @@ def scene_data(source: str = "fashion-mnist", split: str = "train", n: int = 100
                        "canvas": canvas, "items": items})
 
 
-def _voc_missing(root: Path) -> str:
-    return (f"Pascal VOC 2012 was not found under {root} (expected {root}/VOCdevkit/VOC2012 with "
-            "JPEGImages/, SegmentationClass/ and ImageSets/Segmentation/). Get it with "
-            "torchvision.datasets.VOCSegmentation(root, year='2012', download=True) on a machine "
-            "with internet access, or pass download=True here.")
-
-
 def load_voc(root: str | Path | None = None, split: str = "train", size: int = 128,
-             subset: int | None = None, year: str = "2012", download: bool = False) -> TensorData:
-    """Pascal VOC segmentation through ``torchvision.datasets.VOCSegmentation``, resized to
-    ``size`` x ``size`` and held as tensors (chapter 11): images uint8 (N, 3, S, S), labels
-    int64 (N, S, S) with 0 = background, 1..20 the classes and 255 the "void" border (use
-    ``ignore_index=255`` in the loss and the metrics). Images are resized bilinearly, label
-    maps by nearest neighbour. ``subset`` keeps the first ``subset`` images of the split.
+             subset: int | None = None, year: str = "2012", download: bool = False,
+             seed: int = 0, verify: bool = False) -> TensorData:
+    """Pascal VOC 2012 segmentation as tensors (chapter 11): ``load("voc", ...)`` with the
+    arguments in this order and without the integrity check by default (any folder in VOC's
+    layout is read). Images uint8 (N, 3, S, S), labels int64 (N, S, S) with 0 = background,
+    1..20 the classes and 255 the "void" border (use ``ignore_index=255``); images are resized
+    bilinearly, label maps by nearest neighbour (:func:`course_utils.data.load_photos`).
     """
-    from PIL import Image
-    from torchvision.datasets import VOCSegmentation
-
-    root = Path(root) if root is not None else config.data_root()
+    if year != "2012":
+        raise ValueError(f"only Pascal VOC 2012 is supported, got year={year!r}")
     if split not in {"train", "val", "trainval"}:
         raise ValueError(f"split must be 'train', 'val' or 'trainval', got {split!r}")
-    try:
-        ds = VOCSegmentation(str(root), year=year, image_set=split, download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
-        raise DataMissingError(_voc_missing(root)) from err
-    n = len(ds) if subset is None else min(subset, len(ds))
-    images = torch.zeros(n, 3, size, size, dtype=torch.uint8)
-    labels = torch.zeros(n, size, size, dtype=torch.int64)
-    for i in range(n):
-        img, mask = ds[i]
-        img = img.convert("RGB").resize((size, size), Image.BILINEAR)
-        mask = mask.resize((size, size), Image.NEAREST)
-        images[i] = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
-        labels[i] = torch.from_numpy(np.asarray(mask, dtype=np.int64).copy())
-    return TensorData(images, labels, list(VOC_CLASSES), "voc", split, {"year": year, "size": size})
+    return load_photos("voc", split, subset=subset, seed=seed, download=download, size=size,
+                       root=root, verify=verify)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..timing import timed
 from .common import MACHINE_EPSILON, _as_tensor, _labels, nearest_neighbours
 
 
+@timed("embedding")
 def kl_divergence(P, Y, chunk: int = 4096) -> float:
     """KL(P || Q) of embedding ``Y`` under a dense joint P (zero diagonal), in float64 and in
     row blocks; Q is the Student-t similarity of ``Y`` floored at machine epsilon (chapter 4)."""
@@ -34,6 +36,7 @@ def kl_divergence(P, Y, chunk: int = 4096) -> float:
 
 
 
+@timed("embedding")
 def knn_accuracy(Y, labels, k: int = 10, chunk: int = 4096) -> float:
     """Leave-one-out k-nearest-neighbour accuracy of the points ``Y`` (majority vote of the
     k nearest other points, ties to the smaller label): how well classes separate (chapters

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..timing import timed
 from .common import _as_tensor, _count
 
 
@@ -47,6 +48,7 @@ def _flip_signs(V: torch.Tensor) -> torch.Tensor:
     return V * signs[:, None]
 
 
+@timed("embedding")
 def pca(X, k: int | None = None, method: str = "svd", dtype=torch.float64) -> PCAResult:
     """Principal component analysis of ``X`` (N x D) keeping ``k`` components (chapter 3).
 

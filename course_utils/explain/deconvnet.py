@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..timing import timed
 from .common import (
     check_batch,
     check_count,
@@ -47,6 +48,7 @@ def _seed(act: torch.Tensor, channel: torch.Tensor, mode: str) -> torch.Tensor:
     return seed
 
 
+@timed("attribution")
 def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, target=None,
               mode: str = "max") -> torch.Tensor:
     """Deconvnet projection (N, C, H, W) of images ``x`` (N, C, H, W) (chapter 6).
@@ -87,6 +89,7 @@ def deconvnet(model: nn.Module, x: torch.Tensor, layer=None, channel=None, targe
 
 
 @torch.no_grad()
+@timed("attribution")
 def top_activations(model: nn.Module, images: torch.Tensor, layer, channel: int, k: int = 9,
                     batch_size: int = 256):
     """The ``k`` images whose feature map ``channel`` of ``layer`` fires most strongly

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..timing import timed
 from .common import (
     check_count,
     check_indices,
@@ -91,6 +92,7 @@ def _objective(model: nn.Module, x: torch.Tensor, layer, units, reduce: str = "m
     return chosen.flatten(1).mean(1)
 
 
+@timed("attribution")
 def maximize(model: nn.Module, units, layer=None, shape: tuple[int, int, int] = (1, 28, 28),
              steps: int = 200, lr: float = 0.05, l2: float = 0.0, jitter: int = 0,
              blur_sigma: float = 0.0, blur_every: int = 4, value_range=(0.0, 1.0),

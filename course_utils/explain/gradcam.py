@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..features import module_name
+from ..timing import timed
 
 # check_input, target_scores, layer_forward and Target live in common; re-exported here
 from .common import Target, check_batch, check_input, explaining, find_layer, layer_forward, target_scores  # noqa: F401
@@ -70,6 +71,7 @@ class GradCAM:
             grads, = torch.autograd.grad(scores.sum(), acts)
         return acts.detach(), grads.detach(), scores.detach()
 
+    @timed("attribution")
     def __call__(self, x: torch.Tensor, target: Target = None, upsample: bool = True,
                  normalize: bool = True, relu: bool = True, mode: str = "bilinear") -> torch.Tensor:
         """Grad-CAM maps, (N, H, W) when ``upsample`` else (N, h, w) at the layer's size.

@@ -11,10 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..timing import timed
 from .common import Target, check_batch, explaining, run_model, target_scores
 from .gradcam import GradCAM, resize
 
 
+@timed("attribution")
 def input_gradient(model: nn.Module, x: torch.Tensor, target: Target = None,
                    rule: str | None = None) -> torch.Tensor:
     """d score / d input, shape of ``x`` (chapters 6, 8, 9). ``rule``: ``None`` (the plain
@@ -36,6 +38,7 @@ class GuidedBackprop:
     def __init__(self, model: nn.Module):
         self.model = model
 
+    @timed("attribution")
     def __call__(self, x: torch.Tensor, target: Target = None) -> torch.Tensor:
         return input_gradient(self.model, x, target, rule="guided")
 
@@ -51,6 +54,7 @@ class GuidedGradCAM:
         self.model = model
         self.gradcam = GradCAM(model, layer)
 
+    @timed("attribution")
     def __call__(self, x: torch.Tensor, target: Target = None, mode: str = "bilinear") -> torch.Tensor:
         cam = self.gradcam(x, target, upsample=False, normalize=False, relu=True)
         cam = resize(cam, x.shape[-2:], mode)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..timing import timed
 from .common import (
     Target,
     check_batch,
@@ -136,6 +137,7 @@ class IntegratedGradients:
             total.index_add_(0, ex.to(x.device), grads * w[st].view(-1, 1, 1, 1))
         return delta * total
 
+    @timed("attribution")
     def __call__(self, x: torch.Tensor, target: Target = None, baseline="black", n_steps: int = 50,
                  method: str = "gausslegendre", internal_batch_size: int | None = None,
                  return_gap: bool = False):

@@ -6,6 +6,7 @@
 - Deletion / insertion (Petsiuk et al., 2018): remove (or reveal) pixels from the most to the
   least important and follow the class probability; a good map makes the deletion curve
   fall fast (low area) and the insertion curve rise fast (high area).
+- Mass share and total variation: how much of a map lies on an object, and how noisy it is.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..timing import timed
 from .common import Target, check_batch, check_count, frozen_eval, resolve_target, run_model, target_scores
 
 
@@ -69,6 +71,33 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0)
     return peak_distance(maps, masks) <= tolerance
 
 
+
+def mass_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share (float, N) of each non-negative map's total inside its mask (chapter 8): 1 when
+    all of it lies on the object, the mask's share of the image for a flat map. ``masks``
+    (N, H, W) bool, the maps' size; a map that is zero everywhere gives NaN."""
+    maps = as_maps(maps)
+    if (maps < 0).any():
+        raise ValueError("mass_share needs non-negative maps (take .abs() or a ReLU first)")
+    masks = torch.as_tensor(masks).bool().to(maps.device)
+    if masks.shape != maps.shape:
+        raise ValueError(f"masks {tuple(masks.shape)} must match the maps {tuple(maps.shape)}")
+    total = maps.sum((1, 2))
+    return (maps * masks).sum((1, 2)) / torch.where(total > 0, total, torch.nan)
+
+
+def total_variation(maps: torch.Tensor) -> torch.Tensor:
+    """Noisiness (float, N) of non-negative maps, e.g. ``attr.abs().sum(1)`` (chapter 9): the
+    total variation, the sum of absolute differences between horizontal and vertical
+    neighbours, divided by twice the map's total. Scale-free, 0 for a flat map, about
+    ``2 / w`` for smooth blobs ``w`` pixels wide and up to 2 for isolated single pixels."""
+    maps = as_maps(maps)
+    if (maps < 0).any():
+        raise ValueError("total_variation needs non-negative maps (take .abs() first)")
+    tv = (maps.diff(dim=1).abs().sum((1, 2)) + maps.diff(dim=2).abs().sum((1, 2)))
+    total = maps.sum((1, 2))
+    return tv / torch.where(total > 0, 2 * total, torch.nan)
+
 def _order(maps: torch.Tensor, seed: int) -> torch.Tensor:
     """Pixel indices from most to least important; ties broken at random (seeded), so a flat
     region is not removed in reading order."""
@@ -79,6 +108,7 @@ def _order(maps: torch.Tensor, seed: int) -> torch.Tensor:
     return perm[ranks]
 
 
+@timed("attribution")
 def deletion_insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Target,
                        mode: str = "deletion", steps: int = 28, baseline=0.0,
                        batch_size: int = 256, seed: int = 0):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from ..timing import timed
 from .common import (
     check_batch,
     check_count,
@@ -64,6 +65,7 @@ def _outputs(model: nn.Module, score: str, layer):
     return outputs
 
 
+@timed("attribution")
 def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
                     baseline: float = 0.0, score: str = "logit", layer=None,
                     batch_size: int = 256):

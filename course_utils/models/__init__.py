@@ -1,16 +1,30 @@
-"""Plain ``nn.Module`` definitions used across the chapters, and a layer-table summary."""
+"""Plain ``nn.Module`` definitions used across the chapters, a registry that builds them by
+name (what a :class:`~course_utils.recipes.Recipe` names), and a layer-table summary."""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from . import (
-    rnn,  # noqa: F401
-    zoo,  # noqa: F401
-)
+from . import cifar, fcn, lenet, localizer, rnn, transfer, vae, zoo
 from .lenet import LeNet5, MyNet  # noqa: F401
 from .rnn import RowRNN  # noqa: F401
 from .zoo import SmallAlexNet, SmallResNet, VGGNet  # noqa: F401
+
+FACTORIES = {
+    "lenet5": lenet.LeNet5, "mynet": lenet.MyNet,
+    "alexnet": zoo.SmallAlexNet, "vgg": zoo.VGGNet, "resnet": zoo.SmallResNet,
+    "rowrnn": rnn.RowRNN, "cifar-lenet": cifar.CifarLeNet,
+    "gapnet": localizer.GAPNet, "gapresnet": localizer.GAPResNet,
+    "fcn": fcn.build_fcn, "vae": vae.build, "smallcnn": transfer.SmallCNN,
+}
+
+
+def build(name: str, **kw) -> nn.Module:
+    """A network of the book by registry name (``"lenet5"``, ``"vgg"``, ``"rowrnn"``,
+    ``"gapnet"``, ``"fcn"``, ``"vae"``...); keyword arguments go to its constructor."""
+    if name not in FACTORIES:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(FACTORIES)}")
+    return FACTORIES[name](**kw)
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...], device=None):

@@ -4,7 +4,7 @@
 Trained on single Fashion-MNIST items pasted at a random place on a larger black canvas, such
 a network has to recognise an item wherever it is; because the head only sees the spatial
 average of the last feature maps, the class evidence stays tied to where it was found, which
-is what Grad-CAM reads back. :func:`train_localizer` is the one shared recipe (cache-or-train),
+is what Grad-CAM reads back. :func:`course_utils.recipes.localizer` is the one shared recipe,
 so chapters 8, 9 and 10 get the very same network.
 """
 from __future__ import annotations
@@ -92,84 +92,3 @@ class GAPResNet(nn.Module):
 
 
 ARCHS = {"gapnet": GAPNet, "gapresnet": GAPResNet}
-
-
-def localizer_config(arch: str = "gapnet", fast: bool | None = None, seed: int = 0) -> dict:
-    """The training recipe of a localiser, as the cache key (chapters 8-10): fast mode trains
-    on 2,000 single-item canvases for 3 epochs (300 to test), full mode on 12,000 for 6 epochs;
-    Adam with a half-epoch warm-up and a cosine decay, which ends training on a stable model."""
-    from .. import config
-
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
-    fast = config.is_fast() if fast is None else fast
-    train_size, test_size, epochs = (2000, 300, 3) if fast else (12000, 2000, 6)
-    return {"data": "fashion-mnist", "canvas": CANVAS, "items": 1, "train_size": train_size,
-            "test_size": test_size, "epochs": epochs, "optimizer": "adam", "lr": 2e-3,
-            "scheduler": "cosine", "warmup_epochs": 0.5, "batch_size": 64, "seed": seed,
-            "arch": arch, "blocks": [list(b) for b in getattr(ARCHS[arch], "blocks", ())]}
-
-
-def single_item_data(cfg: dict, split: str):
-    """Single-item canvases for a localiser config, as ``(TensorData, Scenes)`` (chapter 8):
-    each image holds one Fashion-MNIST item at a random place; the label is its class."""
-    from .. import data
-
-    size = cfg["train_size"] if split == "train" else cfg["test_size"]
-    source = data.load(cfg["data"], split, subset=size, seed=cfg["seed"])
-    scenes = data.make_scenes(source, size, canvas=cfg["canvas"], items=(1, 1),
-                              seed=cfg["seed"] + (0 if split == "train" else 1))
-    td = data.TensorData(scenes.images, scenes.item_classes[:, 0].clone(), list(source.classes),
-                         f"{cfg['data']}-canvas{cfg['canvas']}", split)
-    return td, scenes
-
-
-def train_localizer(arch: str = "gapnet", fast: bool | None = None, seed: int = 0,
-                    snapshot_epochs=None, progress: bool = True):
-    """Cache-or-train a localiser (chapters 8-10); returns ``(model, history)`` with weight
-    snapshots after every epoch (epoch 0 = initialisation) for Grad-CAM across training."""
-    from .. import cache, train
-
-    cfg = localizer_config(arch, fast, seed)
-    snaps = tuple(range(cfg["epochs"] + 1)) if snapshot_epochs is None else tuple(snapshot_epochs)
-    cfg = dict(cfg, snapshots=list(snaps))
-
-    def fit(model):
-        tr, _ = single_item_data(cfg, "train")
-        te, _ = single_item_data(cfg, "test")
-        return train.fit(model, tr, te, epochs=cfg["epochs"], optimizer=cfg["optimizer"],
-                         lr=cfg["lr"], scheduler=cfg["scheduler"], warmup_epochs=cfg["warmup_epochs"],
-                         batch_size=cfg["batch_size"], seed=seed,
-                         snapshot_epochs=snaps, progress=progress, desc=arch)
-
-    return cache.train_or_load(f"localizer-{arch}", cfg, ARCHS[arch], fit)
-
-
-def imagenet_model(name: str = "resnet34", allow_download: bool = False):
-    """A torchvision ImageNet classifier with its pretrained weights when they are in the
-    torch hub cache (or ``allow_download``), else ``(None, reason)`` (chapter 8).
-
-    Returns ``(model, layer_name, preprocess)`` on success: ``layer_name`` is the last conv
-    block for Grad-CAM and ``preprocess`` maps an HxWx3 uint8 array to a normalised batch.
-    """
-    import os
-
-    import torchvision.models as tvm
-
-    table = {"resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1, "layer4"),
-             "vgg19": (tvm.vgg19, tvm.VGG19_Weights.IMAGENET1K_V1, "features.35")}
-    if name not in table:
-        raise ValueError(f"name must be one of {sorted(table)}, got {name!r}")
-    build, weights, layer = table[name]
-    file = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if not os.path.exists(file) and not allow_download:
-        return None, f"{name}: pretrained weights not in the torch cache ({file})", None
-    model = build(weights=weights).eval()
-    transform = weights.transforms()
-
-    def preprocess(image) -> torch.Tensor:
-        t = torch.as_tensor(image).permute(2, 0, 1)
-        return transform(t).unsqueeze(0)
-
-    preprocess.categories = weights.meta["categories"]
-    return model, layer, preprocess

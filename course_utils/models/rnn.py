@@ -8,12 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-
-from .. import cache as _cache
-from .. import config as _config
-from .. import data as _data
-from .. import train as _train
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -82,66 +76,3 @@ class RowRNN(nn.Module):
             else:
                 state = torch.cat([state[:-1], top[None]])
         return self.fc(states[-1]), states
-
-
-def gradient_norms_through_time(model: RowRNN, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the norm of dL/dh_t, the gradient of the cross-entropy loss with
-    respect to the top layer's hidden state after each row t (chapter 7). Returns a tensor of
-    length T. Parameter ``.grad`` and the model's train/eval mode are left as they were."""
-    from ..features import frozen_eval
-
-    device = next(model.parameters()).device
-    x, y = x.to(device), y.to(device)
-    with frozen_eval(model), torch.enable_grad():
-        seq = model.as_sequence(x)
-        h0 = seq.new_zeros(model.num_layers, seq.shape[0], model.hidden_size, requires_grad=True)
-        logits, states = model.unrolled(seq, h0)
-        loss = F.cross_entropy(logits, y, reduction="sum")  # per-example gradients, not / N
-        grads = torch.autograd.grad(loss, states)
-    return torch.stack([g.norm(dim=1).mean() for g in grads]).detach().cpu()
-
-
-# --------------------------------------------------------------------------- training recipe
-def mnist_config(cell: str, hidden_size: int = 128, fast: bool | None = None, **overrides) -> dict:
-    """The chapter-7 recipe for a :class:`RowRNN` on MNIST, as the dict that keys its
-    checkpoint: Adam at learning rate 1e-3 with a cosine decay, gradient norm clipped at 1,
-    batches of 128. Fast mode: 5,000 / 1,000 images, 3 epochs in batches of 64; full mode:
-    60,000 / 10,000 images, 16 epochs. ``overrides`` replace any entry."""
-    if str(cell).lower() not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(CELLS)}")
-    fast = _config.is_fast() if fast is None else bool(fast)
-    cfg = {"data": "mnist", "cell": str(cell).lower(), "hidden_size": int(hidden_size),
-           "num_layers": 1, "train_size": 5000 if fast else None,
-           "test_size": 1000 if fast else None, "epochs": 3 if fast else 16,
-           "optimizer": "adam", "lr": 1e-3, "batch_size": 64 if fast else 128, "scheduler": "cosine",
-           "max_grad_norm": 1.0, "seed": 0}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown recipe entries {sorted(unknown)}; expected some of {sorted(cfg)}")
-    cfg.update(overrides)
-    return cfg
-
-
-def train_or_load_mnist(cfg: dict, train=None, test=None, progress: bool = True):
-    """``(model, history)`` for the recipe ``cfg`` of :func:`mnist_config`, from the cache or
-    trained now (chapter 7). ``train``/``test`` must match the recipe's sizes when given."""
-    name = f"ch07-{cfg['cell']}-h{cfg['hidden_size']}-l{cfg['num_layers']}"
-
-    def build():
-        _config.seed_everything(cfg["seed"])
-        return RowRNN(cfg["cell"], cfg["hidden_size"], cfg["num_layers"])
-
-    def fit(model):
-        tr = train if train is not None else _data.load(cfg["data"], "train", subset=cfg["train_size"],
-                                                        seed=cfg["seed"])
-        te = test if test is not None else _data.load(cfg["data"], "test", subset=cfg["test_size"],
-                                                      seed=cfg["seed"])
-        for d, size, split in ((tr, cfg["train_size"], "train"), (te, cfg["test_size"], "test")):
-            if size is not None and len(d) != size:
-                raise ValueError(f"the recipe asks for {size} {split} images, got {len(d)}")
-        return _train.fit(model, tr, te, epochs=cfg["epochs"], optimizer=cfg["optimizer"],
-                          lr=cfg["lr"], batch_size=cfg["batch_size"], scheduler=cfg["scheduler"],
-                          max_grad_norm=cfg["max_grad_norm"], seed=cfg["seed"],
-                          progress=progress, desc=name)
-
-    return _cache.train_or_load(name, cfg, build, fit)

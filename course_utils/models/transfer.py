@@ -15,6 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import pretrained
+from .pretrained import IMAGENET_MEAN, IMAGENET_STD
+
 # --------------------------------------------------------------------------- data
 
 
@@ -139,10 +142,6 @@ def trainable_fraction(model: nn.Module) -> float:
 
 
 # --------------------------------------------------------------------------- ResNet-18
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 class ResNetTransfer(nn.Module):
     """torchvision's ResNet-18 for small grey images (chapter 12): ``prep`` repeats the grey
     channel three times, resizes to ``size`` and applies ImageNet normalisation; ``net`` is the
@@ -167,30 +166,26 @@ class ResNetTransfer(nn.Module):
         return self.net(self.prep(x))
 
 
-def resnet18_transfer(num_classes: int, weights=None, size: int = 64,
-                      train_last_block: bool = False) -> tuple[ResNetTransfer, str]:
+def resnet18_transfer(num_classes: int, weights=None, size: int = 64, train_last_block: bool = False,
+                      download: bool = False) -> tuple[ResNetTransfer, str]:
     """ResNet-18 with a new ``fc`` for ``num_classes`` and everything else frozen (chapter 12).
 
-    ``weights`` is passed to ``torchvision.models.resnet18`` (e.g. ``"IMAGENET1K_V1"``); they
-    must be in torch's hub cache or downloadable, otherwise this raises (no silent
-    substitute). With ``weights=None`` the backbone is randomly initialised, which is only
-    useful to check the plumbing. Returns the model and a sentence saying which weights it
-    holds. ``train_last_block`` also leaves ``layer4`` trainable (fine-tuning).
+    ``weights="IMAGENET1K_V1"`` loads torchvision's ImageNet weights from torch's cache
+    (:func:`~course_utils.models.pretrained.load`; ``download=True`` fetches them when
+    missing), otherwise this raises (no silent substitute). With ``weights=None`` the backbone
+    is randomly initialised. Returns the model and a sentence saying which weights it holds.
+    ``train_last_block`` also leaves ``layer4`` trainable (fine-tuning).
     """
     from torchvision.models import resnet18
 
     if weights is None:
         net = resnet18(weights=None)
-        note = "ResNet-18 with RANDOM weights (no pretrained weights were given): plumbing only."
+        note = "ResNet-18 with RANDOM weights (no pretrained weights were asked for)."
+    elif weights == "IMAGENET1K_V1":
+        net = pretrained.load("resnet18", download=download)
+        note = f"ResNet-18 with the ImageNet weights IMAGENET1K_V1 from {pretrained.path('resnet18')}."
     else:
-        try:
-            net = resnet18(weights=weights)
-        except Exception as err:  # offline, missing file, bad name
-            raise RuntimeError(
-                f"could not load ResNet-18 weights {weights!r} ({type(err).__name__}: {err}). "
-                "They come from torch's hub cache (~/.cache/torch/hub/checkpoints) or are downloaded; "
-                "copy resnet18-f37072fd.pth there, or call with weights=None for random weights.") from err
-        note = f"ResNet-18 with pretrained weights {weights}."
+        raise ValueError(f"weights must be None (random) or 'IMAGENET1K_V1', got {weights!r}")
     net.fc = nn.Linear(net.fc.in_features, num_classes)
     model = ResNetTransfer(net, size=size)
     freeze(model, trainable=("net.fc", "net.layer4") if train_last_block else ("net.fc",))

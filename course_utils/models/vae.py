@@ -259,7 +259,7 @@ class Discriminator(nn.Module):
 class VAEGAN(_Base):
     """A conv VAE plus a discriminator that judges its reconstructions and prior samples
     (chapter 10). ``forward``/``encode``/``decode`` are the VAE's; ``discriminator`` is trained
-    by :func:`course_utils.train_vae.fit_vaegan`."""
+    by :class:`course_utils.steps.VAEGANStep`."""
 
     def __init__(self, latent: int = 32, channels: tuple[int, int] = (32, 64), hidden: int = 256,
                  disc_channels: tuple[int, int] = (32, 64)):

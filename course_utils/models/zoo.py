@@ -14,12 +14,6 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from .. import cache as _cache
-from .. import config as _config
-from .. import data as _data
-from .. import train as _train
-from ..data.augment import random_shift  # noqa: F401  (chapter 2's augmentation, kept importable here)
-
 
 def _check_input(x: torch.Tensor, channels: int, min_size: int, who: str) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != channels:
@@ -212,69 +206,3 @@ def build(name: str, **kw) -> nn.Module:
     if key not in MODELS:
         raise ValueError(f"unknown zoo model {name!r}; expected one of {sorted(MODELS)}")
     return MODELS[key](**kw)
-
-
-# --------------------------------------------------------------------------- training recipe
-def mnist_config(model: str, fast: bool | None = None, **overrides) -> dict:
-    """The chapter-2 training recipe for zoo model ``model`` on MNIST, as the dict that keys
-    its checkpoint (chapter 2; chapter 7 fetches the same VGG net with it).
-
-    SGD with momentum 0.9, weight decay 5e-4, half an epoch of linear warm-up then a cosine
-    decay, random shifts of up to 2 pixels. Fast mode: 1,200 training and 500 test images,
-    2 epochs in batches of 32; full mode: all 60,000 / 10,000 images, 3 epochs in batches of 128. ``overrides`` replace any entry
-    (``model_kw`` holds constructor arguments such as ``widths``).
-    """
-    if str(model).lower() not in MODELS:
-        raise ValueError(f"unknown zoo model {model!r}; expected one of {sorted(MODELS)}")
-    fast = _config.is_fast() if fast is None else bool(fast)
-    cfg = {"data": "mnist", "model": str(model).lower(), "model_kw": {},
-           "train_size": 1200 if fast else None, "test_size": 500 if fast else None,
-           "epochs": 2 if fast else 3, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
-           "weight_decay": 5e-4, "batch_size": 32 if fast else 128, "warmup_epochs": 0.5, "scheduler": "cosine",
-           "max_shift": 2, "seed": 0}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown recipe entries {sorted(unknown)}; expected some of {sorted(cfg)}")
-    cfg.update(overrides)
-    cfg["model_kw"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(cfg["model_kw"]).items()}
-    return cfg
-
-
-def checkpoint_name(cfg: dict) -> str:
-    """Cache name of a chapter-2 model: ``ch02-<model>`` plus its constructor arguments."""
-    kw = "".join(f"-{k}{'x'.join(map(str, v)) if isinstance(v, list) else v}"
-                 for k, v in sorted(cfg["model_kw"].items()))
-    return f"ch02-{cfg['model']}{kw}"
-
-
-def train_or_load_mnist(cfg: dict, train=None, test=None, progress: bool = True):
-    """``(model, history)`` for the recipe ``cfg`` of :func:`mnist_config`: from the cache, or
-    trained now (chapters 2 and 7). ``train``/``test`` may be passed to avoid reloading MNIST;
-    they must match the recipe's sizes."""
-    train_size, test_size = cfg["train_size"], cfg["test_size"]
-
-    def build():
-        _config.seed_everything(cfg["seed"])
-        return build_model()
-
-    def build_model():
-        return MODELS[cfg["model"]](**{k: tuple(v) if isinstance(v, list) else v
-                                       for k, v in cfg["model_kw"].items()})
-
-    def fit(model):
-        tr = train if train is not None else _data.load(cfg["data"], "train", subset=train_size,
-                                                        seed=cfg["seed"])
-        te = test if test is not None else _data.load(cfg["data"], "test", subset=test_size,
-                                                      seed=cfg["seed"])
-        for d, size, split in ((tr, train_size, "train"), (te, test_size, "test")):
-            if size is not None and len(d) != size:
-                raise ValueError(f"the recipe asks for {size} {split} images, got {len(d)}")
-        shift = cfg["max_shift"]
-        return _train.fit(model, tr, te, epochs=cfg["epochs"], optimizer=cfg["optimizer"],
-                          lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
-                          batch_size=cfg["batch_size"], warmup_epochs=cfg["warmup_epochs"],
-                          scheduler=cfg["scheduler"], seed=cfg["seed"],
-                          transform=(lambda x: random_shift(x, shift)) if shift else None,
-                          progress=progress, desc=checkpoint_name(cfg))
-
-    return _cache.train_or_load(checkpoint_name(cfg), cfg, build, fit)

@@ -98,6 +98,11 @@ def test_chapter_page_renders(built_book, browser, chapter):
     assert images, f"{chapter}: no figures rendered"
     broken = [i["src"] for i in images if not i["ok"]]
     assert not broken, f"{chapter}: images that did not load: {broken}"
+    sideways = browser.execute_script("""
+        return [...document.querySelectorAll('main pre, main table, main .cell_output > div')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.innerText.split('\\n')[0].slice(0, 80))""")
+    assert not sideways, f"{chapter}: cells that scroll sideways: {sideways}"
 
 
 def test_mathematics_renders_with_no_network(built_book, browser):

@@ -9,7 +9,7 @@ import torch
 
 import course_utils as cu
 from course_utils.data import CIFAR10_CLASSES, DataMissingError
-from course_utils.models.cifar import CifarLeNet, chapter5_data
+from course_utils.models.cifar import CifarLeNet
 
 
 def write_cifar(root, per_batch: int = 20, n_test: int = 30, seed: int = 0):
@@ -94,7 +94,7 @@ def test_chapter_data_uses_a_named_standin_when_cifar_is_absent(tmp_path, monkey
     if not cu.data.available("fashion-mnist"):
         pytest.skip("Fashion-MNIST not under the data root")
     monkeypatch.setenv("COURSE_DATA", str(cu.config.data_root()))
-    train, test, banner = chapter5_data(fast=True)
+    train, test, banner = cu.data.cifar_or_standin(fast=True)
     if cu.data.available("cifar10"):
         assert banner is None and train.name == "cifar10"
     else:
@@ -117,3 +117,20 @@ def test_model_options_and_errors():
         CifarLeNet(activation="gelu")
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
         CifarLeNet()(torch.rand(2, 3, 32, 32))
+
+
+def test_first_layer_kernel_and_stride():
+    """The architecture comparison of chapter 6: the first convolution's size and stride change
+    the map sizes (and the first linear layer) as the convolution arithmetic says."""
+    x = torch.rand(3, 1, 28, 28)
+    for kernel, stride, side in [(5, 1, 28), (7, 2, 14), (11, 4, 7)]:
+        net = CifarLeNet(kernel1=kernel, stride1=stride)
+        assert net.conv1.kernel_size == (kernel, kernel) and net.conv1.stride == (stride, stride)
+        assert net.conv1(x).shape[-1] == side
+        assert net.fc1.in_features == 64 * (side // 4) ** 2
+        assert net(x).shape == (3, 10)
+    assert CifarLeNet().fc1.in_features == 64 * 7 * 7  # the reports' network is unchanged
+    with pytest.raises(ValueError, match="too small"):
+        CifarLeNet(kernel1=11, stride1=10)  # a 3x3 map
+    with pytest.raises(ValueError, match="integers >= 1"):
+        CifarLeNet(kernel1=0)

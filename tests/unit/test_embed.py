@@ -248,6 +248,46 @@ def test_fast_gradient_close_to_exact():
     assert float((rep - rep_exact).norm() / rep_exact.norm()) < 1e-2
 
 
+def test_fast_attractive_term_equals_dense_sum():
+    """The chunked, reordered attractive term equals the dense sum_j p_ij (1 + d_ij^2)^-1 (y_i - y_j)
+    (float64, 1e-12), whatever order the pairs come in and however small the chunks."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6))
+    Y = torch.as_tensor(rng.normal(size=(300, 2)) * 5)
+    rows, cols, vals = embed.sparse_joint_probabilities(X, 10.0)
+    P = torch.zeros(300, 300, dtype=torch.float64)
+    P[rows, cols] = vals
+    P = P + P.T
+    W = P / (1 + embed.squared_distances(Y))
+    dense = W.sum(1, keepdim=True) * Y - W @ Y
+    perm = torch.as_tensor(rng.permutation(len(rows)))
+    for r, c, v, chunk in [(rows, cols, vals, 1 << 17), (rows[perm], cols[perm], vals[perm], 1000)]:
+        F, plogq = _Fast(r, c, v, 300, torch.float64, chunk=chunk)._attractive(Y, want_kl=True)
+        assert float((F - dense).abs().max() / dense.abs().max()) < 1e-12
+        nz = P > 0
+        assert abs(plogq + float((P[nz] * torch.log1p(embed.squared_distances(Y)[nz])).sum())) < 1e-10
+
+
+def test_tsne_schedules():
+    """scikit-learn's learning-rate rule keeps one rate; openTSNE's divides N by the exaggeration
+    in force; ``max_step`` bounds how far any point moves per step; the callback sees every
+    ``kl_every``-th iteration."""
+    X = np.random.default_rng(6).normal(size=(400, 5))
+    a = embed.tsne(X, perplexity=10, max_iter=30, exaggeration_iter=20, method="fast", progress=False)
+    assert [(st["start"], st["stop"]) for st in a.stages] == [(0, 20), (20, 30)]
+    assert [st["learning_rate"] for st in a.stages] == [50.0, 50.0]     # max(400 / 48, 50)
+    assert [st["exaggeration"] for st in a.stages] == [12.0, 1.0]
+    seen = []
+    b = embed.tsne(X, perplexity=10, max_iter=30, exaggeration_iter=20, method="fast", progress=False,
+                   learning_rate="exaggeration", momentum=(0.8, 0.8), max_step=1e-3, kl_every=10,
+                   callback=lambda it, Y: seen.append(it))
+    assert [st["learning_rate"] for st in b.stages] == [50.0, 100.0]    # max(400 / 4 / 12, 50), 400 / 4
+    assert [st["momentum"] for st in b.stages] == [0.8, 0.8]
+    assert seen == [10, 20, 30]
+    moved = np.linalg.norm(b.embedding - embed.pca_init(X).numpy(), axis=1)
+    assert moved.max() <= 30 * 1e-3 * (1 + 1e-5) and moved.max() > 1e-3
+
+
 def test_scores():
     assert embed.purity([0, 0, 1, 1], [5, 5, 5, 7]) == 0.75
     Y = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
@@ -289,6 +329,10 @@ BAD_CALLS = {
                         ValueError, "max_iter"),
     "tsne learning_rate <= 0": (lambda: embed.tsne(_X, perplexity=5, learning_rate=0, **_FEW),
                                 ValueError, "learning_rate"),
+    "tsne learning_rate unknown": (lambda: embed.tsne(_X, perplexity=5, learning_rate="opentsne", **_FEW),
+                                   ValueError, "'auto', 'exaggeration' or a positive number"),
+    "tsne max_step <= 0": (lambda: embed.tsne(_X, perplexity=5, max_step=0, **_FEW), ValueError,
+                           "max_step must be None or a positive number"),
     "knn labels too short": (lambda: embed.knn_accuracy(_X, _Y[:10], k=3), ValueError,
                              "one entry per point (20), got 10"),
     "knn negative label": (lambda: embed.knn_accuracy(_X, _Y - 1, k=3), ValueError, "non-negative"),

@@ -20,6 +20,7 @@ from course_utils.explain.guided import GuidedBackprop, GuidedGradCAM, input_gra
 from course_utils.explain.ig import IntegratedGradients, path_scores
 from course_utils.explain.metrics import deletion_insertion, pointing_game
 from course_utils.explain.occlusion import occlusion
+from course_utils.explain.smoothgrad import SmoothGrad
 
 PACKAGE = Path(course_utils.__file__).parent
 N, C, H, W, CLASSES = 2, 1, 8, 8, 3
@@ -53,6 +54,7 @@ METHODS = {
     "top_activations": lambda m, x, t, layer="4": (
         top_activations(m, x, layer, t, k=1)[1], (1,)),
     "occlusion": lambda m, x, t, layer=None: (occlusion(m, x, t, window=4, stride=4), x.shape),
+    "smoothgrad": lambda m, x, t, layer=None: (SmoothGrad(m)(x, t, n_samples=2), x.shape),
     "occlusion_channel": lambda m, x, t, layer="4": (
         occlusion(m, x, t, window=4, stride=4, layer=layer), x.shape),
     "deletion_insertion": lambda m, x, t, layer=None: (

@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from conftest import small_cnn
 from course_utils.explain.gradcam import GradCAM, minmax, target_scores
-from course_utils.models.localizer import GAPNet, GAPResNet, imagenet_model
+from course_utils.models.localizer import GAPNet, GAPResNet
 
 
 def small_net(inplace: bool = False) -> nn.Module:
@@ -152,32 +152,3 @@ def test_imagenet_architectures_with_random_weights(name, layer):
     assert cam.shape == (1, 64, 64) and torch.isfinite(cam).all()
     with pytest.raises(ValueError, match="1000 classes"):
         GradCAM(net, layer)(x, 1000)
-
-
-def test_imagenet_model_without_cached_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    model, reason, _ = imagenet_model("resnet34")
-    assert model is None and "not in the torch cache" in reason
-    with pytest.raises(ValueError, match="must be one of"):
-        imagenet_model("alexnet9")
-
-
-def test_imagenet_model_with_cached_weights_runs_the_chapter_path(tmp_path, monkeypatch):
-    """The chapter's pretrained path, with random weights saved where the torch cache keeps them."""
-    import os
-
-    import skimage.data
-    import torchvision.models as tvm
-
-    weights = tvm.ResNet34_Weights.IMAGENET1K_V1
-    os.makedirs(tmp_path / "checkpoints")
-    torch.manual_seed(0)
-    torch.save(tvm.resnet34(weights=None).state_dict(),
-               tmp_path / "checkpoints" / os.path.basename(weights.url))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    model, layer, prep = imagenet_model("resnet34")
-    batch = prep(skimage.data.chelsea())
-    assert batch.shape == (1, 3, 224, 224) and len(prep.categories) == 1000
-    top = int(model(batch).argmax(1))
-    cam = GradCAM(model, layer)(batch, top)
-    assert cam.shape == (1, 224, 224) and torch.isfinite(cam).all()

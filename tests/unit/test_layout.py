@@ -9,22 +9,18 @@ PACKAGE = Path(__file__).resolve().parents[2] / "course_utils"
 
 # lowest first: a module may import its own layer and the ones before it, never a later one
 LAYERS = [
-    {"config", "watchdog"},                                   # settings, the kernel's watchdog
+    {"config", "watchdog", "timing"},                         # settings, the kernel's watchdog, phase timers
     {"data"},                                                 # datasets, batches, augment, scenes, fetch
     {"plots"},                                                # figures of tensors (needs data's helpers only)
     {"models"},                                               # plain nn.Modules
-    {"train", "train_vae", "cache", "features", "metrics"},   # loops, checkpoints, hooks, scores
+    {"train", "cache", "features", "metrics"},                # the loop, checkpoints, hooks, scores
+    {"steps"},                                                # the loop's VAE steps (need metrics)
     {"recipes"},                                              # what to train, cached
     {"embed", "explain"},                                     # looking inside
     {"book"},                                                 # the book tooling: runner, results, pages, CLI
 ]
 ENTRY_POINTS = {"course_utils", "course_utils.__main__"}     # the package's lazy door and ``python -m``
 
-# Chapter recipes still defined beside their networks; each one's imports of data, cache, train
-# (and explain) are what is left to move into recipes.py. The list must only shrink.
-RECIPES_STILL_IN_MODELS = {"course_utils.models.cifar", "course_utils.models.lenet",
-                           "course_utils.models.localizer", "course_utils.models.rnn",
-                           "course_utils.models.zoo"}
 BELOW_MODELS = {"config", "models"}  # what a plain nn.Module may import
 
 
@@ -77,18 +73,23 @@ def test_every_module_has_a_layer():
 
 def test_no_import_runs_back_up():
     upward = [f"{a} -> {b}" for a, deps in GRAPH.items() if a not in ENTRY_POINTS
-              for b in deps if b != "course_utils" and layer(b) > layer(a)
-              and a not in RECIPES_STILL_IN_MODELS]
+              for b in deps if b != "course_utils" and layer(b) > layer(a)]
     assert not upward, "imports from a higher layer:\n" + "\n".join(sorted(upward))
 
 
 def test_models_are_plain_modules():
-    """Models import only config and other models, except the listed recipes still to move."""
+    """Models import only config and other models: no data, cache, train or recipes."""
     wider = {a: sorted(b for b in deps if b.split(".")[1] not in BELOW_MODELS)
              for a, deps in GRAPH.items() if a.startswith("course_utils.models")}
-    offenders = {a for a, bad in wider.items() if bad}
-    assert offenders - RECIPES_STILL_IN_MODELS == set(), {a: wider[a] for a in offenders}
-    assert RECIPES_STILL_IN_MODELS <= offenders, "moved out: shrink RECIPES_STILL_IN_MODELS"
+    assert not any(wider.values()), {a: bad for a, bad in wider.items() if bad}
+
+
+def test_one_training_loop():
+    """``fit`` is the only training loop: no other ``def fit...`` in the package."""
+    import re
+    loops = [f"{p.relative_to(PACKAGE)}: {m.group(0).strip()}" for p in PACKAGE.rglob("*.py")
+             for m in re.finditer(r"^\s*def fit\w*", p.read_text(), re.M)]
+    assert loops == ["train.py: def fit"], loops
 
 
 def test_book_tooling_is_apart():

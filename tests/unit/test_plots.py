@@ -48,3 +48,11 @@ def test_matching_inputs_still_plot():
     assert plots.scatter_by_class(np.zeros((2, 2)), [0, 1], ["a", "b"]) is not None
     assert plots.heatmap_overlay(IMAGES[0], torch.rand(6, 6)) is not None
     plt.close("all")
+
+
+def test_try_it_draws_once_and_needs_a_control():
+    calls = []
+    widget = plots.try_it(lambda k=3: calls.append(k), k=(1, 9, 1))
+    assert calls == [3] and widget is not None
+    with pytest.raises(ValueError, match="at least one control"):
+        plots.try_it(lambda: None)

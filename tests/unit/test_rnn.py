@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_batch_losses
-from course_utils.models import RowRNN, rnn
+from course_utils import features, recipes
+from course_utils.models import RowRNN
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -23,8 +24,6 @@ def test_cell_names():
     assert isinstance(RowRNN("gru").rnn, torch.nn.GRU)
     with pytest.raises(ValueError, match=r"unknown cell 'transformer'; expected one of \['gru', 'lstm', 'rnn'\]"):
         RowRNN("transformer")
-    with pytest.raises(ValueError, match="unknown cell"):
-        rnn.mnist_config("tcn")
 
 
 @pytest.mark.parametrize("bad", [(5, 3, 28, 28), (5, 28, 27), (28, 28), (5, 1, 28, 20)])
@@ -59,7 +58,7 @@ def test_gradient_norms_match_a_perturbation_of_h_t(cell):
     torch.manual_seed(0)
     model = RowRNN(cell, hidden_size=6).double()
     x, y = torch.rand(3, 28, 28, dtype=torch.float64), torch.tensor([0, 1, 2])
-    norms = rnn.gradient_norms_through_time(model, x, y)
+    norms = features.gradient_norms_through_time(model, x, y)
     assert norms.shape == (28,) and torch.all(norms >= 0)
 
     t = 20
@@ -79,7 +78,7 @@ def test_gradient_norms_leave_model_untouched():
     model = RowRNN("lstm", hidden_size=8)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    rnn.gradient_norms_through_time(model, torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4]))
+    features.gradient_norms_through_time(model, torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4]))
     assert model.training
     assert all(p.grad is None and p.requires_grad for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -91,9 +90,12 @@ def test_learns_a_tiny_subset(cell):
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_mnist_config():
-    fast, full = rnn.mnist_config("gru", 64, fast=True), rnn.mnist_config("gru", 64, fast=False)
-    assert fast["hidden_size"] == 64 and full["train_size"] is None and full["epochs"] > fast["epochs"]
-    assert rnn.mnist_config("rnn", lr=0.01, max_grad_norm=None)["lr"] == 0.01
-    with pytest.raises(ValueError, match="unknown recipe entries"):
-        rnn.mnist_config("rnn", hidden=3)
+def test_rnn_recipe():
+    fast, full = recipes.rnn("gru", 64, fast=True), recipes.rnn("gru", 64, fast=False)
+    assert fast.model_kw["hidden_size"] == 64 and full.data["train_size"] is None
+    assert full.epochs > fast.epochs
+    assert recipes.rnn("rnn", lr=0.01, max_grad_norm=None).lr == 0.01
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        recipes.rnn("rnn", hidden=3)
+    with pytest.raises(ValueError, match="unknown cell"):
+        recipes.rnn("tcn")

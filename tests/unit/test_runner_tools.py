@@ -202,3 +202,22 @@ def test_papermill_help_and_the_readme_example_give_no_warnings(tmp_path):
                               cwd=REPO, capture_output=True, text=True, timeout=60)
     assert prepared.returncode == 0, prepared.stderr
     assert "WARNING" not in prepared.stderr and "Unable to parse" not in prepared.stderr, prepared.stderr
+
+
+def test_phase_timers_count_the_outer_phase_only():
+    from course_utils import timing
+
+    timing.reset()
+    with timing.phase("training"):
+        with timing.phase("data"):      # data loaded by a recipe counts as training
+            pass
+    slow = timing.timed("embedding")(lambda: sum(range(200000)))
+    slow()
+    t = timing.totals()
+    assert t["data"] == 0.0 and t["training"] >= 0.0 and set(t) == set(timing.PHASES)
+    assert timing._totals["embedding"] > 0.0
+    with pytest.raises(ValueError, match="unknown phase"):
+        with timing.phase("thinking"):
+            pass
+    timing.reset()
+    assert sum(timing.totals().values()) == 0.0

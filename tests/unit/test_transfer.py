@@ -113,5 +113,5 @@ def test_resnet18_path_with_random_weights():
         if not name.startswith("net.fc."):
             assert torch.equal(value, after[name]), name
     assert not torch.equal(before["net.fc.weight"], after["net.fc.weight"])
-    with pytest.raises(RuntimeError, match="weights=None"):
+    with pytest.raises(ValueError, match="weights must be None"):
         transfer.resnet18_transfer(3, weights="NO_SUCH_WEIGHTS")

@@ -6,11 +6,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_utils import metrics, recipes, train_vae
+from course_utils import metrics, recipes, steps
 from course_utils.data import TensorData, augment
 from course_utils.embed import latent as latent_space
 from course_utils.explain import regions
 from course_utils.models import vae as V
+from course_utils.train import fit
 
 ARCHS = [("ae", {"latent": 8}), ("fcvae", {"latent": 4, "hidden": (32,)}),
          ("convvae", {"latent": 6, "channels": (4, 8), "hidden": 16}),
@@ -137,7 +138,8 @@ def test_loss_falls_on_tiny_subset(kind, arch):
     data = tiny_data(64)
     torch.manual_seed(0)
     model = V.build(kind, **arch)
-    hist = train_vae.fit_vae(model, data, data, epochs=8, lr=1e-2, batch_size=16, progress=False)
+    hist = fit(model, data, data, epochs=8, optimizer="adam", lr=1e-2, batch_size=16, progress=False,
+               step=steps.VAEStep())
     assert hist["train_loss"][-1] < 0.75 * hist["train_loss"][0]
     assert hist["test_neg_elbo"][-1] < hist["test_neg_elbo"][0]
     assert len(hist["seconds"]) == 8 and not model.training
@@ -146,12 +148,13 @@ def test_loss_falls_on_tiny_subset(kind, arch):
 def test_vaegan_trains_and_returns_parts():
     data = tiny_data(32)
     model = V.VAEGAN(latent=4, channels=(4, 8), hidden=16, disc_channels=(4, 8))
-    hist = train_vae.fit_vaegan(model, data, data, epochs=3, batch_size=16, progress=False)
+    hist = fit(model, data, data, epochs=3, optimizer="adam", lr=1e-3, batch_size=16, progress=False,
+               step=steps.VAEGANStep())
     for key in ("train_d_loss", "train_adv", "train_recon", "test_neg_elbo"):
         assert len(hist[key]) == 3 and all(math.isfinite(v) for v in hist[key])
     assert hist["train_recon"][-1] < hist["train_recon"][0]
     with pytest.raises(TypeError, match="VAEGAN"):
-        train_vae.fit_vaegan(V.ConvVAE(4, (4, 8), 8), data)
+        fit(V.ConvVAE(4, (4, 8), 8), data, optimizer="adam", step=steps.VAEGANStep())
 
 
 def test_training_is_deterministic_and_denoising_runs():
@@ -159,12 +162,13 @@ def test_training_is_deterministic_and_denoising_runs():
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
-        runs.append(train_vae.fit_vae(V.FCVAE(3, (16,)), data, data, epochs=2, batch_size=8, noise=0.3,
-                                schedule="cosine", seed=5, progress=False))
+        runs.append(fit(V.FCVAE(3, (16,)), data, data, epochs=2, optimizer="adam", lr=1e-3,
+                        batch_size=8, scheduler="cosine", seed=5, progress=False,
+                        step=steps.VAEStep(noise=0.3, seed=5)))
     assert runs[0]["train_loss"] == runs[1]["train_loss"]
     assert runs[0]["test_neg_elbo"] == runs[1]["test_neg_elbo"]
-    with pytest.raises(ValueError, match="schedule"):
-        train_vae.fit_vae(V.FCVAE(3, (16,)), data, epochs=1, schedule="step")
+    with pytest.raises(ValueError, match="unknown step"):
+        steps.make("gan")
 
 
 def test_evaluate_vae_parts():
@@ -183,14 +187,14 @@ def test_train_or_load_uses_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     data = tiny_data(16)
     calls = []
-    kw = dict(arch={"latent": 3, "hidden": (8,)}, epochs=1, batch_size=8, progress=False)
-    m1, h1 = recipes.train_or_load_vae("t", "fcvae", data, **kw)
-    m2, h2 = recipes.train_or_load_vae("t", "fcvae", data, **kw)
+    recipe = recipes.vae("t", "fcvae", arch={"latent": 3, "hidden": (8,)}, epochs=1, batch_size=8)
+    m1, h1 = recipes.train_or_load(recipe, data, progress=False)
+    m2, h2 = recipes.train_or_load(recipe, data, progress=False)
     assert h1["train_loss"] == h2["train_loss"]
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu())
     assert len(list(tmp_path.glob("t-*.pt"))) == 1
-    recipes.train_or_load_vae("t", "fcvae", tiny_data(16, seed=1), **kw)      # other data: new entry
+    recipes.train_or_load(recipe, tiny_data(16, seed=1), progress=False)      # other data: new entry
     assert len(list(tmp_path.glob("t-*.pt"))) == 2
     del calls
 

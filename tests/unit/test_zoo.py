@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 
 from conftest import tiny_batch_losses
+from course_utils import recipes
+from course_utils.data import augment
 from course_utils.models import SmallAlexNet, SmallResNet, VGGNet, count_params, summary, zoo
 
 NAMES = ["alexnet", "vgg", "resnet"]
@@ -100,31 +102,32 @@ def test_random_shift_moves_whole_images():
     torch.manual_seed(0)
     x = torch.zeros(50, 1, 9, 9)
     x[:, 0, 4, 4] = 1.0
-    out = zoo.random_shift(x, 2)
+    out = augment.random_shift(x, 2)
     assert out.shape == x.shape and torch.all(out.sum((1, 2, 3)) == 1)   # nothing lost at shift <= 2
     pos = out[:, 0].flatten(1).argmax(1)
     rows, cols = pos // 9, pos % 9
     assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
     assert len(set(pos.tolist())) > 5                                     # shifts differ per image
     torch.manual_seed(0)
-    assert torch.equal(zoo.random_shift(x, 2), out)                      # repeatable
-    assert zoo.random_shift(x, 0) is x
+    assert torch.equal(augment.random_shift(x, 2), out)                      # repeatable
+    assert augment.random_shift(x, 0) is x
     with pytest.raises(ValueError, match="N, C, H, W"):
-        zoo.random_shift(torch.zeros(9, 9))
+        augment.random_shift(torch.zeros(9, 9))
 
 
-def test_mnist_config_and_checkpoint_name():
-    fast = zoo.mnist_config("vgg", fast=True)
-    full = zoo.mnist_config("vgg", fast=False)
-    assert fast["train_size"] < 60000 and full["train_size"] is None and full["epochs"] > fast["epochs"]
-    wide = zoo.mnist_config("vgg", fast=True, model_kw={"widths": (16, 16, 32, 32)})
-    assert wide["model_kw"] == {"widths": [16, 16, 32, 32]}
-    assert zoo.checkpoint_name(wide) == "ch02-vgg-widths16x16x32x32"
-    assert zoo.checkpoint_name(fast) == "ch02-vgg"
-    with pytest.raises(ValueError, match="unknown recipe entries"):
-        zoo.mnist_config("vgg", learning_rate=0.1)
+def test_zoo_recipe():
+    fast = recipes.zoo("vgg", fast=True)
+    full = recipes.zoo("vgg", fast=False)
+    assert fast.data["train_size"] < 60000 and full.data["train_size"] is None
+    assert full.epochs > fast.epochs and fast.augment == "shift:2" and fast.name == "ch02-vgg"
+    wide = recipes.zoo("vgg", fast=True, model_kw={"widths": (16, 16, 32, 32)})
+    assert wide.config()["model_kw"] == {"widths": [16, 16, 32, 32]}
+    assert recipes.cache.config_key(wide.name, wide.config()) != recipes.cache.config_key(
+        fast.name, fast.config())
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        recipes.zoo("vgg", learning_rate=0.1)
     with pytest.raises(ValueError, match="unknown zoo model"):
-        zoo.mnist_config("lenet")
+        recipes.zoo("lenet")
 
 
 def test_train_or_load_mnist_caches(tmp_path, monkeypatch):
@@ -134,12 +137,12 @@ def test_train_or_load_mnist_caches(tmp_path, monkeypatch):
     g = torch.Generator().manual_seed(0)
     data = TensorData((torch.rand(40, 1, 28, 28, generator=g) * 255).to(torch.uint8),
                       torch.arange(40) % 10, [str(i) for i in range(10)], "mnist", "train", {})
-    cfg = zoo.mnist_config("resnet", fast=True, train_size=40, test_size=40, epochs=1,
-                           model_kw={"widths": [4, 8]})
-    model, h = zoo.train_or_load_mnist(cfg, data, data, progress=False)
-    assert len(list(tmp_path.glob("ch02-resnet-widths4x8-*.pt"))) == 1 and h.epoch == [1]
-    again, h2 = zoo.train_or_load_mnist(cfg, data, data, progress=False)
+    cfg = recipes.zoo("resnet", fast=True, train_size=40, test_size=40, epochs=1,
+                      model_kw={"widths": [4, 8]})
+    model, h = recipes.train_or_load(cfg, data, data, progress=False)
+    assert len(list(tmp_path.glob("ch02-resnet-*.pt"))) == 1 and h.epoch == [1]
+    again, h2 = recipes.train_or_load(cfg, data, data, progress=False)
     assert h2.test_acc == h.test_acc
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="asks for 41 train images"):
-        zoo.train_or_load_mnist(dict(cfg, train_size=41), data, data, progress=False)
+        recipes.train_or_load(cfg.with_data(train_size=41), data, data, progress=False)

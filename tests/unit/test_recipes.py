@@ -1,0 +1,99 @@
+"""The recipe layer: a recipe is its own checkpoint key, and one train-or-load serves all."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from course_utils import cache, models, recipes
+from course_utils.data import TensorData
+
+BASE = recipes.Recipe("toy", "lenet5", data={"dataset": "mnist", "train_size": 40, "test_size": 20, "seed": 0})
+CHANGED = {"name": "toy2", "model": "mynet", "model_kw": {"num_classes": 5},
+           "data": {"dataset": "fashion-mnist", "train_size": 40, "test_size": 20, "seed": 0},
+           "epochs": 3, "optimizer": "adam", "lr": 0.5, "momentum": 0.5, "weight_decay": 1e-4,
+           "batch_size": 7, "warmup_epochs": 0.5, "scheduler": "cosine", "max_grad_norm": 1.0,
+           "augment": "hflip", "step": "vae", "step_kw": {"beta": 2.0}, "snapshot_epochs": (0, 1),
+           "seed": 3}
+
+
+def key(recipe, **kw):
+    return cache.config_key(recipe.name, recipes.key_config(recipe, **kw))
+
+
+def test_every_field_changes_the_key():
+    fields = {f.name for f in dataclasses.fields(recipes.Recipe)}
+    assert set(CHANGED) == fields, "give every recipe field a changed value here"
+    for name, value in CHANGED.items():
+        assert key(BASE.replace(**{name: value})) != key(BASE), name
+
+
+def test_nested_entries_change_the_key():
+    assert key(BASE.with_data(train_size=41)) != key(BASE)
+    wide, wider = BASE.replace(model_kw={"in_channels": 1}), BASE.replace(model_kw={"in_channels": 3})
+    assert key(wide) != key(wider)
+    assert key(BASE.replace(model_kw={"num_classes": 10})) == key(BASE.replace(model_kw={"num_classes": 10}))
+
+
+def data(n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return TensorData((torch.rand(n, 1, 28, 28, generator=g) * 255).to(torch.uint8),
+                      torch.arange(n) % 10, [str(i) for i in range(10)], "toy", "train", {})
+
+
+def test_passed_data_is_fingerprinted():
+    recipe = BASE.replace(data=None)
+    assert key(recipe, train=data()) == key(recipe, train=data())
+    assert key(recipe, train=data()) != key(recipe, train=data(seed=1))
+    assert key(recipe, train=data(), test=data(8)) != key(recipe, train=data())
+    with pytest.raises(ValueError, match="pass the training data"):
+        recipes.key_config(recipe)
+
+
+def test_bad_recipes_fail_clearly():
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        BASE.replace(learning_rate=1)
+    with pytest.raises(ValueError, match="unknown data entries"):
+        BASE.with_data(size=3)
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build("lenet7")
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        recipes.augmentation("rotate:5")
+    with pytest.raises(ValueError, match="split must be"):
+        recipes.load_data(BASE.data, "val")
+
+
+def test_augmentations_by_name():
+    x = torch.rand(4, 1, 28, 28)
+    assert recipes.augmentation(None) is None
+    torch.manual_seed(0)
+    shifted = recipes.augmentation("shift:2")(x)
+    assert shifted.shape == x.shape and not torch.equal(shifted, x)
+    assert recipes.augmentation("hflip")(x).shape == x.shape
+
+
+def test_train_or_load_trains_once_and_keeps_divergence(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    recipe = recipes.Recipe("toy", "lenet5", epochs=1, batch_size=8, lr=1e-2)
+    m1, h1 = recipes.train_or_load(recipe, data(), data(8), progress=False)
+    m2, h2 = recipes.train_or_load(recipe, data(), data(8), progress=False)
+    assert h1.test_acc == h2.test_acc and len(list(tmp_path.glob("toy-*.pt"))) == 1
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    blown = recipe.replace(name="blown", model="mynet", lr=1e12, optimizer="sgd", epochs=3)
+    with pytest.raises(FloatingPointError):
+        recipes.train_or_load(blown, data(), progress=False)
+    _, h = recipes.train_or_load(blown, data(), progress=False, keep_divergence=True)
+    assert "diverged" in h
+
+
+def test_classify_step_can_leave_void_labels_out():
+    from course_utils import steps
+
+    logits, y = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    y[0, 0] = 255
+    step = steps.make("classify", ignore_index=255)
+    loss, n, _ = step(lambda x: x, logits, y)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, y, ignore_index=255))
+    assert steps.make("classify") is None and n == y.numel()
