@@ -51,10 +51,13 @@
 # ```
 
 # %%
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from IPython.display import Markdown, display
 
@@ -106,13 +109,87 @@ print(f"mode: {cu.config.mode()}, reference network test accuracy {history.test_
 # Three regularisers pull it towards readable images: **L2 decay** shrinks $x - \bar x$ by a
 # factor $(1-\lambda)$ each step, **jitter** shifts the image by a random pixel or two before
 # each gradient, so the pattern must work at every nearby position, and **blur** smooths the
-# image with a small Gaussian every few steps. Their effect on one layer-2 feature map and on
-# one class:
+# image with a small Gaussian every few steps.
+
+# %% [markdown]
+# ### The ascent, step by step
+#
+# One image for one feature map: the layer-2 map that fires most on the test images, with
+# all three regularisers. The objective is the map's mean activation,
+# $a(x) = \frac{1}{hw}\sum_{i,j} A^{k}_{ij}(x)$, computed by running the first layers of the
+# network. Each step
+#
+# 1. shifts the image by a random $(\delta_y, \delta_x) \in \{-2, \dots, 2\}^2$ pixels
+#    (`torch.roll`, which wraps around) and takes the gradient of $a$ with respect to the
+#    *unshifted* image;
+# 2. moves by $\eta = 0.1$ along that gradient divided by its root mean square, as in
+#    {eq}`eq-featviz-ascent`;
+# 3. decays towards mid-grey, $x \leftarrow \tfrac12 + (1 - \lambda)(x - \tfrac12)$ with
+#    $\lambda = 0.02$;
+# 4. every fourth step, blurs with a Gaussian of $\sigma = 0.6$ pixels (a $5 \times 5$
+#    kernel; here torchvision's `gaussian_blur`);
+# 5. clips to $[0, 1]$.
 
 # %%
-start = float(train.float().mean())
-strongest2 = cu.features.extract(model, images, ["act2"], flatten=False)["act2"].amax((2, 3)).mean(0)
+start = float(train.float().mean())              # x_0: the average pixel value
+acts2 = cu.features.extract(model, images, ["act2"], flatten=False)["act2"]
+strongest2 = acts2.amax((2, 3)).mean(0)          # mean peak activation of each map
 conv2_unit = int(strongest2.argmax())
+lr, l2, jitter, sigma, blur_every = 0.1, 0.02, 2, 0.6, 4
+
+
+def conv2_map(x, unit):
+    """Mean activation of feature map `unit` of act2, for each image of the batch."""
+    a1 = model.pool1(model.act1(model.conv1(x)))
+    return model.act2(model.conv2(a1))[:, unit].mean((1, 2))
+
+
+g = torch.Generator().manual_seed(seed)
+x = (start + 0.01 * torch.randn(1, 1, 28, 28, generator=g)).clamp(0, 1).to(device)
+for step in range(ascent_steps):
+    x = x.detach().requires_grad_(True)
+    dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
+    objective = conv2_map(torch.roll(x, (dy, dx), dims=(2, 3)), conv2_unit)
+    grad, = torch.autograd.grad(objective.sum(), x)
+    with torch.no_grad():
+        x = x + lr * grad / grad.pow(2).mean().sqrt()          # eq-featviz-ascent
+        x = 0.5 + (1 - l2) * (x - 0.5)                          # L2 decay
+        if (step + 1) % blur_every == 0:
+            x = TF.gaussian_blur(x, [5, 5], [sigma, sigma])     # blur
+        x = x.clamp(0, 1)
+x_steps = x.detach()
+with torch.no_grad():
+    a_start = float(conv2_map(torch.full_like(x_steps, start), conv2_unit))
+    a_final = float(conv2_map(x_steps, conv2_unit))
+print(f"conv2 map {conv2_unit}: mean activation {a_start:.3f} on the flat start, "
+      f"{a_final:.3f} after {ascent_steps} steps")
+
+# %% [markdown]
+# The package's `maximize` runs the same steps (for many units at once, through a hook on the
+# layer, with its own separable blur), from the same seed, so it must return the same image.
+# It does, to float32 round-off: we measured at most $3.6 \times 10^{-7}$ per pixel and
+# $6 \times 10^{-8}$ in the objective (one and two threads, the CPU's generic kernels, three
+# seeds, 40 and 200 steps), and the tolerances sit more than 100 times above that. No
+# trusted library implements this ascent, so the package is the only comparison.
+
+# %%
+res_pkg = maximize(model, [conv2_unit], layer="act2", steps=ascent_steps, lr=lr,
+                   init=start, seed=seed, l2=l2, jitter=jitter, blur_sigma=sigma,
+                   blur_every=blur_every)
+featviz_err = float((x_steps - res_pkg.images).abs().max())
+objective_err = abs(a_final - float(res_pkg.final[0]))
+image_tol, objective_tol = 5e-5, 1e-5     # > 100 x the largest differences measured
+assert featviz_err <= image_tol and objective_err <= objective_tol
+print(f"max |difference| to maximize(): image {featviz_err:.1e} "
+      f"(tolerance {image_tol:.0e}), objective {objective_err:.1e} "
+      f"(tolerance {objective_tol:.0e})")
+
+# %% [markdown]
+# ### What each regulariser does
+#
+# Their effect on one layer-2 feature map and on one class:
+
+# %%
 settings = {"none": {}, "L2 decay": {"l2": 0.02}, "jitter": {"jitter": 2},
             "blur": {"blur_sigma": 0.6}, "all three": {"l2": 0.02, "jitter": 2, "blur_sigma": 0.6}}
 rows, shown, titles = [], [], []
@@ -175,10 +252,81 @@ print(f"conv2: median final/initial = {ratio2.median():.1f}; "
 #
 # ## Deconvnet: what made a feature map fire
 #
+# ### The backward pass, step by step
+#
+# Take a layer-2 feature map $k$ and an image. The forward pass runs conv1, ReLU, max-pooling
+# and conv2, ReLU, and the pooling remembers its **switches**: for every $2 \times 2$ block,
+# the position of the value that won. The signal $R$ sent back is 1 at the strongest unit of
+# map $k$ and 0 everywhere else; then each layer is undone in reverse order:
+#
+# - **ReLU**: rectify the signal coming back, $R \leftarrow \max(R, 0)$. Backpropagation
+#   would instead keep $R$ where the forward input was positive,
+#   $R \leftarrow R \cdot [z > 0]$; the deconvnet ignores the forward pass here.
+# - **convolution**: the transposed convolution with the same filters, flipped,
+#   $R_{\text{in}} = W^\top \star R_{\text{out}}$ (`conv_transpose2d`, the same operation
+#   as the gradient of a convolution with respect to its input; no bias);
+# - **max-pooling**: *unpool* with the switches: each value goes back to the position that
+#   won its block, the other three positions get 0 (`max_unpool2d`).
+#
+# For the four test images that excite the strongest map most:
+
+# %%
+k_dc = conv2_unit
+idx_dc, _, _ = top_activations(model, images, "act2", k_dc, k=4)
+x_dc = images[idx_dc]
+rows_dc = torch.arange(len(x_dc))
+with torch.no_grad():
+    z1 = model.conv1(x_dc)                                      # conv1, 28 x 28
+    p1, switches = F.max_pool2d(model.act1(z1), 2, return_indices=True)   # pool1, 14 x 14
+    z2 = model.conv2(p1)                                        # conv2
+    a2 = model.act2(z2)                                         # act2: N x 64 x 14 x 14
+    signal = torch.zeros_like(a2).flatten(2)
+    signal[rows_dc, k_dc, a2[:, k_dc].flatten(1).argmax(1)] = 1.0   # strongest unit of k
+    R = F.relu(signal.view_as(a2))                              # act2: ReLU on the signal
+    R = F.conv_transpose2d(R, model.conv2.weight, padding=2)    # conv2: filters^T
+    R = F.max_unpool2d(R, switches, 2, output_size=z1.shape[-2:])   # pool1: switches
+    R = F.relu(R)                                               # act1
+    proj_steps = F.conv_transpose2d(R, model.conv1.weight, padding=2)   # conv1 -> pixels
+nonzero = (proj_steps[:, 0] != 0).flatten(1).sum(1).tolist()
+print(f"conv2 map {k_dc}: nonzero pixels of each projection {nonzero}, "
+      f"inside a receptive field of 14 x 14 = 196")
+
+# %% [markdown]
+# The package's `deconvnet` gets the same result differently: it runs autograd backwards
+# through the network with the ReLUs' backward rule swapped for the deconvnet's.
+# captum's `Deconvolution` does the same with its own hooks; it explains one output unit,
+# so we give it the network up to `act2`, flattened, and the index of the strongest unit.
+# All three run the same convolution kernels, and we measured no difference at all (one and
+# two threads, the CPU's generic kernels, three seeds); the tolerance, relative to the
+# largest value of the projection, leaves room for float32 rounding should another CPU
+# choose other kernels for the two paths.
+
+# %%
+from captum.attr import Deconvolution
+
+proj_pkg = deconvnet(model, x_dc, layer="act2", channel=k_dc)
+up_to_act2 = torch.nn.Sequential(model.conv1, model.act1, model.pool1, model.conv2,
+                                 model.act2, torch.nn.Flatten())
+unit = k_dc * a2[0, 0].numel() + a2[:, k_dc].flatten(1).argmax(1)   # flat index
+warnings.filterwarnings("ignore", module="captum")   # "setting backward hooks on ReLU"
+proj_captum = Deconvolution(up_to_act2).attribute(x_dc, target=unit).detach()
+scale = float(proj_steps.abs().max())
+deconv_err = {"package deconvnet": (proj_steps - proj_pkg).abs().max() / scale,
+              "captum Deconvolution": (proj_steps - proj_captum).abs().max() / scale}
+deconv_err = {k: float(v) for k, v in deconv_err.items()}
+deconv_tol = 1e-6                     # relative; measured: 0
+assert max(deconv_err.values()) <= deconv_tol, deconv_err
+print("max |difference| / max |projection|: "
+      + ", ".join(f"{k} {v:.1e}" for k, v in deconv_err.items())
+      + f" (tolerance {deconv_tol:.0e})")
+
+# %% [markdown]
+# ### The paper's figure
+#
 # For a feature map, we take the nine test images where it fires most strongly; for each we
 # keep only its strongest activation, set every other unit to zero, and project that signal
-# back to the pixels (`deconvnet(model, x, layer, channel)`; our tests check it equals
-# captum's {cite}`kokhlikyan2020captum` `Deconvolution` to $10^{-5}$). Next to each projection is the image itself, dimmed outside
+# back to the pixels (`deconvnet(model, x, layer, channel)`, the steps above). Next to each
+# projection is the image itself, dimmed outside
 # that unit's receptive field (the input window it can see). This is the layout of the paper's
 # Figure 2: projections on the left, patches on the right, three feature maps per layer.
 
@@ -260,6 +408,64 @@ for i in range(n_point):
     hits.append(bool((patch > images[i, 0].cpu().median() + 0.1).any()))
 on_object = float(np.mean(hits))
 print(f"worst square overlaps the object in {on_object:.0%} of {n_point} images")
+
+# %% [markdown]
+# ### Occlusion, step by step
+#
+# The grids above, and the attribution *map* that captum and the package return, come from
+# one loop. For every position $(t, l)$ of the square (top-left corner, $s$ pixels apart; the
+# last one may hang over the edge) we hide the pixels under it, recompute the class
+# probability $f_c$, and add its drop to every pixel the square covered; each pixel's sum is
+# then divided by the number of squares that covered it:
+#
+# $$M_{uv} = \frac{1}{|\{(t,l) : (u,v) \in \square_{t,l}\}|}
+# \sum_{(t,l) : (u,v) \in \square_{t,l}} \big(f_c(x) - f_c(x_{\square_{t,l}})\big).$$ (eq-occlusion-map)
+
+# %%
+h, w = occ_x.shape[-2:]
+tops = range(0, h - window + stride, stride)      # up to the first that reaches the edge
+lefts = range(0, w - window + stride, stride)
+y_dev = occ_y.to(device)
+grid_steps = torch.zeros(n_occ, len(tops), len(lefts))
+drop_sum, covered = torch.zeros(n_occ, h, w), torch.zeros(h, w)
+with torch.no_grad():
+    p_clean = model(occ_x).softmax(1)[torch.arange(n_occ), y_dev].cpu()
+    for i, top in enumerate(tops):
+        for j, left in enumerate(lefts):
+            hidden = occ_x.clone()
+            hidden[:, :, top:top + window, left:left + window] = start   # grey square
+            p = model(hidden).softmax(1)[torch.arange(n_occ), y_dev].cpu()
+            grid_steps[:, i, j] = p
+            drop = (p_clean - p)[:, None, None]
+            drop_sum[:, top:top + window, left:left + window] += drop
+            covered[top:top + window, left:left + window] += 1
+occ_map = drop_sum / covered                           # eq-occlusion-map
+print(f"{len(tops) * len(lefts)} square positions; largest drop of P(true class): "
+      f"{float((p_clean[:, None, None] - grid_steps).amax()):.3f}")
+
+# %% [markdown]
+# Against the package (`occlusion_grid` above, and `occlusion`) and captum's `Occlusion`
+# with the same window, stride and grey value. We measured at most $1.5 \times 10^{-8}$
+# (against captum, which averages in another order; one and two threads, the CPU's
+# generic kernels, three seeds); the tolerance on the probabilities is 60 times that:
+
+# %%
+from captum.attr import Occlusion
+
+from course_utils.explain.occlusion import occlusion
+
+map_pkg = occlusion(model, occ_x, occ_y, window, stride, baseline=start,
+                    score="prob")[:, 0]
+map_captum = Occlusion(lambda z: model(z).softmax(1)).attribute(
+    occ_x, target=y_dev, sliding_window_shapes=(1, window, window),
+    strides=(1, stride, stride), baselines=start)[:, 0]
+occ_err = {"grid vs occlusion_grid": float((grid_steps - prob).abs().max()),
+           "map vs package occlusion": float((occ_map - map_pkg.cpu()).abs().max()),
+           "map vs captum Occlusion": float((occ_map - map_captum.cpu()).abs().max())}
+occ_tol = 1e-6                         # probabilities; measured at most 1.5e-8
+assert max(occ_err.values()) <= occ_tol, occ_err
+print("max |difference|: " + ", ".join(f"{k} {v:.1e}" for k, v in occ_err.items())
+      + f" (tolerance {occ_tol:.0e})")
 
 # %% [markdown]
 # ## Correspondence: does hiding the same part change the features the same way?
@@ -609,9 +815,12 @@ pd.Series({"conv2 median ratio": float(ratio2.median()), "class images hit": cla
 #    spacing of the units in input pixels), work out the receptive field of a unit of
 #    `act1` and of `act2`, and check against `receptive_field` for a unit in the middle of
 #    each map.
-# 3. **Occlusion by hand.** For one test image, slide the grey square yourself in two loops,
-#    record the probability of the true class at every position, and compare with the first
-#    grid that `occlusion_grid` returned above.
+# 3. **Three rules for the ReLU.** In the deconvnet's backward pass, replace its ReLU rule
+#    by backpropagation's (keep the signal where the forward input $z$ was positive) and by
+#    guided backpropagation's {cite}`springenberg2015striving` (both conditions), and show
+#    the three projections of the same unit side by side. Predict first: which of the three
+#    is noisiest, and which of them equals the gradient of the unit with respect to the
+#    image?
 # 4. **Mirror images.** Extend the invariance experiment with a left–right flip: how far do
 #    the layer-1 and the top-layer feature vectors move, and how does the true-class
 #    probability change? (Chapter 5 trained with random flips.)
@@ -641,18 +850,29 @@ assert (tl[2] - tl[0], t2[2] - t2[0]) == (fields["conv1"], fields["conv2"])
 print(f"act1: {fields['conv1']}×{fields['conv1']} pixels, act2: {fields['conv2']}×{fields['conv2']} pixels")
 
 # %% tags=["hide-cell"]
-# Exercise 3: the occlusion grid of the first image, by hand
-x1, y1 = occ_x[:1], int(occ_y[0])
-mine = []
+# Exercise 3: the deconvnet, backprop and guided backprop rules on the same signal
+rules = {"deconvnet": lambda r, z: F.relu(r),
+         "backprop": lambda r, z: r * (z > 0),
+         "guided backprop": lambda r, z: F.relu(r) * (z > 0)}
+projections = {}
 with torch.no_grad():
-    for r_, c_ in positions:
-        xo = x1.clone()
-        xo[..., r_:r_ + window, c_:c_ + window] = start
-        mine.append(float(model(xo).softmax(1)[0, y1]))
-mine = torch.tensor(mine).view(prob.shape[1:])
-err_occ = float((mine - prob[0]).abs().max())
-assert err_occ < 1e-5, err_occ
-print(f"{len(positions)} positions; largest difference from occlusion_grid: {err_occ:.1e}")
+    for name, rule in rules.items():
+        r = rule(signal.view_as(a2), z2)
+        r = F.conv_transpose2d(r, model.conv2.weight, padding=2)
+        r = rule(F.max_unpool2d(r, switches, 2, output_size=z1.shape[-2:]), z1)
+        projections[name] = F.conv_transpose2d(r, model.conv1.weight, padding=2).cpu()
+xg = x_dc.clone().requires_grad_(True)
+unit_value = up_to_act2(xg).gather(1, unit[:, None]).sum()
+gradient, = torch.autograd.grad(unit_value, xg)
+grad_err = (projections["backprop"] - gradient.cpu()).abs().max() / gradient.abs().max()
+grad_err = float(grad_err)
+assert grad_err < 1e-5, grad_err
+tiles = torch.cat([p / p.abs().amax((1, 2, 3), keepdim=True).clamp_min(1e-12) / 2 + 0.5
+                   for p in projections.values()])
+titles = [f"{name}" if i == 0 else "" for name in projections for i in range(len(x_dc))]
+cu.plots.image_grid(tiles, titles, ncols=len(x_dc), size=1.3,
+                    suptitle=f"{tag}: conv2 map {k_dc} projected with three ReLU rules");
+print(f"backprop rule vs autograd gradient: {grad_err:.1e} of the largest value")
 
 # %% tags=["hide-cell"]
 # Exercise 4: a left-right flip
