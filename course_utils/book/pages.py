@@ -11,18 +11,28 @@ from .reports import HEADLINES
 PLUMBING = ("cu.results.begin(", "cu.config.set_fast(")
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def book_chapter(src: Path, dst: Path) -> None:
     """Copy an executed notebook into the book with its plumbing out of the reader's way:
     papermill's injected-parameters cell removed, the parameters cell and the set-up cell
-    (mode, results, seeding) shown only on request ("hide-input" keeps their output)."""
+    (mode, results, seeding) shown only on request ("hide-input" keeps their output), and
+    widget state and views left out (a static page has no kernel to drive them)."""
     import nbformat
 
     nb = nbformat.read(str(src), as_version=4)
+    # a static page cannot run a widget ("try it" sliders): drop the widgets' saved state and
+    # views, or the book would load the widget manager's script from a CDN
+    nb.metadata.pop("widgets", None)
     kept = []
     for cell in nb.cells:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags:
             continue
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if WIDGET_VIEW not in o.get("data", {})]
         plumbing = cell.cell_type == "code" and any(p in cell.source for p in PLUMBING)
         if ("parameters" in tags or plumbing) and "hide-input" not in tags:
             tags.append("hide-input")

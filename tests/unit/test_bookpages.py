@@ -40,3 +40,23 @@ def test_status_page_shows_failures(tmp_course):
     (tmp_course / "results" / "runs.json").write_text(json.dumps(runs))
     page = bookpages.status_page()
     assert "✅ pass" in page and "❌ fail" in page and "Total execution time: 16 s" in page
+
+
+def test_book_chapter_leaves_widgets_out(tmp_path):
+    """A widget's saved state would make the page load the widget manager from a CDN."""
+    import nbformat
+
+    from course_utils.book import pages
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    cell = nbformat.v4.new_code_cell("cu.plots.try_it(draw, k=(1, 9, 1))")
+    cell.outputs = [nbformat.v4.new_output("display_data", {pages.WIDGET_VIEW: {"model_id": "x"},
+                                                            "text/plain": "interactive(...)"}),
+                    nbformat.v4.new_output("stream", text="kept\n")]
+    nb.cells = [cell]
+    nbformat.write(nb, str(tmp_path / "in.ipynb"))
+    pages.book_chapter(tmp_path / "in.ipynb", tmp_path / "out.ipynb")
+    out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+    assert "widgets" not in out.metadata
+    assert [o.output_type for o in out.cells[0].outputs] == ["stream"]
