@@ -293,7 +293,8 @@ opt_rnn_table = pd.DataFrame([{"optimizer": OPTIMIZER_LABEL[k], "learning rate":
                               for k, h in opt_histories.items()]).set_index("optimizer")
 opt_acc = opt_rnn_table["final test acc"]
 cu.results.claim("rnn_optimizer_final_acc_range", float(opt_acc.max() - opt_acc.min()), "< 0.1", "< 0.15",
-                 note="each optimizer at its own learning rate, gradient clipped: none far behind")
+                 note="each optimizer at its own learning rate, gradient clipped: none far behind",
+                 measured=fast)  # full-mode bound not yet measured over seeds: recorded
 for k, h in opt_histories.items():
     cu.results.record(f"rnn_{k}_test_acc", h.test_acc[-1])
 opt_rnn_table.round(4)
@@ -366,12 +367,15 @@ ax.legend(fontsize=8)
 gains = gru_table.loc[sizes, ["test acc", "test acc after epoch 1"]].diff().dropna()
 if len(sizes) > 1:     # the claims compare sizes: they need two at least
     cu.results.claim("gru_min_acc_gain_per_size_step", float(gains["test acc"].min()), ">= -0.005", "> 0",
-                     note="larger GRUs end higher (report 003: 128 units ended lowest)")
+                     note="larger GRUs end higher (report 003: 128 units ended lowest)",
+                 measured=fast)  # full-mode bound not yet measured over seeds: recorded
     cu.results.claim("gru_min_epoch1_acc_gain_per_size_step", float(gains["test acc after epoch 1"].min()),
-                     "> 0", "> 0.03", note="larger GRUs learn faster (report 003: slower)")
+                     "> 0", "> 0.03", note="larger GRUs learn faster (report 003: slower)",
+                 measured=fast)  # full-mode bound not yet measured over seeds: recorded
     cu.results.claim("gru_largest_minus_smallest_acc",
                      float(gru_table.loc[sizes[-1], "test acc"] - gru_table.loc[sizes[0], "test acc"]),
-                     "> 0", ">= 0.1")
+                     "> 0", ">= 0.1",
+                 measured=fast)  # full-mode bound not yet measured over seeds: recorded
 gains.rename(index=lambda s: f"{sizes[sizes.index(s) - 1]} → {s} units").round(4)
 
 # %% [markdown]

@@ -438,12 +438,9 @@ from course_utils.explain.metrics import mass_share
 from course_utils.models import pretrained
 
 imagenet = ["resnet34", "vgg19"]
-if download:
-    pretrained.fetch(imagenet)
-box = pretrained.notice(imagenet, "the chapter's localisers GAPNet and GAPResNet, on a two-item composite")
-use_imagenet = all(pretrained.available(n) for n in imagenet)
+use_imagenet, box = pretrained.section(imagenet, "the chapter's localisers GAPNet and GAPResNet, on a two-item composite", download)
 if box:
-    display(Markdown("> " + box.replace("\n\n", "\n>\n> ")))
+    display(Markdown(box))
 started = time.time()
 panels = []  # (network, model, layer, input batch, picture, two classes, their names, two regions)
 if use_imagenet:

@@ -391,12 +391,10 @@ from course_utils.models import pretrained
 
 imagenet = ["resnet34", "vgg19"]
 imagenet_steps = imagenet_steps or cu.config.pick(8, 32)
-if download:
-    pretrained.fetch(imagenet)
-box = pretrained.notice(imagenet, "chapter 8's localisers GAPNet and GAPResNet, on test canvases")
-use_imagenet = all(pretrained.available(n) for n in imagenet)
+use_imagenet, box = pretrained.section(
+    imagenet, "chapter 8's localisers GAPNet and GAPResNet, on test canvases", download)
 if box:
-    display(Markdown("> " + box.replace("\n\n", "\n>\n> ")))
+    display(Markdown(box))
 started = time.time()
 if use_imagenet:
     cat_photo = pretrained.photo(skimage.data.chelsea())[None]                # (1, 3, 224, 224) in [0, 1]

@@ -242,3 +242,14 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+def section(names: Sequence[str], standin: str, download: bool = False) -> tuple[bool, str | None]:
+    """What a chapter's pretrained section runs on: fetch ``names`` first when ``download``;
+    ``(use, box)`` where ``use`` says every file is present and ``box`` is the Markdown quote
+    to show (None when the published weights are all there) (chapters 8, 9, 12)."""
+    if download:
+        fetch(list(names))
+    box = notice(names, standin)
+    use = all(available(n) for n in names)
+    return use, None if box is None else "> " + box.replace("\n\n", "\n>\n> ")

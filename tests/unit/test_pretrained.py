@@ -259,3 +259,9 @@ def test_photo_and_normalize_reject_bad_input():
     assert x.shape == (3, 48, 48)
     mean = pretrained.normalize(torch.tensor(pretrained.IMAGENET_MEAN).view(1, 3, 1, 1).expand(1, 3, 4, 4))
     assert float(mean.abs().max()) < 1e-6
+
+
+def test_section_says_what_the_chapter_runs_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    use, box = pretrained.section(["resnet34"], "a stand-in")
+    assert use is False and box.startswith("> ") and "a stand-in" in box and "data prepare weights" in box
