@@ -15,10 +15,14 @@ run quoted in chapter 11 (about 4 minutes per encoder on one H100; hours on a CP
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone
 
 import course_utils as cu
 from course_utils import metrics

@@ -12,13 +12,17 @@ loop (``torchvision`` Dataset + ``ToTensor`` + ``DataLoader``), with the ratio.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader, Subset
 from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone
 
 import course_utils as cu
 from course_utils.models import LeNet5, MyNet, VGGNet
