@@ -1,16 +1,14 @@
-"""How far FCN-8 gets on chapter 11's scenes with far more training than the chapter can afford.
+"""How far chapter 11's networks get on its scenes with more training than the chapter can afford.
 
-The chapter trains each FCN on 2,000 scenes for 12 epochs from scratch (what fits 15 minutes
-on two CPU cores). This script first pretrains the encoder as a classifier of single
-Fashion-MNIST items (each pasted at a random place on a 32x32 canvas; the classifier is the
-FCN itself, its coarse class scores averaged over positions, so every layer carries over), as
-FCNs start from an ImageNet classifier, and then trains FCN-8 on many more scenes. It prints
-the pretrained classifier's test accuracy and, on the chapter's 1,000 test scenes, the FCN's
-mean IoU and the share of items whose pixels mostly get their class. The defaults are the
-run quoted in chapter 11 (about 4 minutes per encoder on one H100; hours on a CPU):
+The chapter trains each network on 2,000 scenes for 12 epochs (what fits its budget on two CPU
+cores). This script pretrains the encoder as a classifier of single Fashion-MNIST items (all
+60,000 training items on a 32x32 canvas, 2 epochs; ``EncoderClassifier``), copies it into U-Nets
+(full-width and half-width decoders) and an FCN-8, and trains them on more scenes. It prints,
+on the chapter's 1,000 test scenes, each network's mean IoU, the share of items whose pixels
+mostly get their class, its forward GFLOP per scene and the training seconds. The numbers
+quoted in chapter 11 come from one run on a GPU (minutes; hours on two CPU cores):
 
     python benchmarks/fcn_more_training.py --device cuda
-    python benchmarks/fcn_more_training.py --items 2000 --scenes 200 --epochs 1   # a smoke run
 """
 from __future__ import annotations
 
@@ -20,76 +18,66 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone
 
 import course_utils as cu
-from course_utils import metrics
-from course_utils.data import TensorData, scenes
-from course_utils.models.fcn import FCN, build_fcn
+from course_utils import metrics, models
+from course_utils.data import scenes
 from course_utils.recipes import canvas_data
 
-
-class PooledFCN(nn.Module):
-    """An FCN as a single-item classifier: its coarse scores of the item classes (channels
-    1..K-1), averaged over positions."""
-
-    def __init__(self, fcn: FCN):
-        super().__init__()
-        self.fcn = fcn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fcn.score_fc(self.fcn.fc(self.fcn.encoder(x)[-1]))[:, 1:].mean((2, 3))
+SCENES = (4000, 8000, 16000, 30000)
 
 
-def run(encoder: str, args, test: TensorData, device) -> None:
-    # single items on a 32x32 canvas: all training items when --items >= 60,000; the test
-    # canvases are the first 2,000 drawn from all 10,000 test items
-    items = {"dataset": "fashion-mnist", "canvas": 32, "seed": 1, "train_size": args.items, "test_size": 10000}
-    torch.manual_seed(0)
-    fcn32 = build_fcn(encoder, "fcn32", len(test.classes))
-    start = time.perf_counter()
-    cu.train.fit(PooledFCN(fcn32), canvas_data(items, "train")[0], None,
-                 epochs=args.pretrain_epochs, optimizer="adam", lr=2e-3, scheduler="cosine",
-                 batch_size=64, seed=0, device=device, progress=False)
-    item_test = canvas_data(items, "test")[0].take(torch.arange(2000))
-    item_acc = cu.train.evaluate(PooledFCN(fcn32), item_test, device=device)[1]
-    t_pre = time.perf_counter() - start
-
-    torch.manual_seed(0)
-    fcn8 = build_fcn(encoder, "fcn8", len(test.classes))
-    own = fcn8.state_dict()  # everything but the skips and the final upsampler carries over
-    fcn8.load_state_dict({k: v for k, v in fcn32.state_dict().items()
-                          if k in own and own[k].shape == v.shape}, strict=False)
-    train = scenes.scene_data("fashion-mnist", "train", args.scenes, canvas=64, seed=0)
-    start = time.perf_counter()
-    cu.train.fit(fcn8, train, None, epochs=args.epochs, optimizer="adam", lr=2e-3, scheduler="cosine",
-                 batch_size=32, seed=0, device=device, progress=False)
-    t_fcn = time.perf_counter() - start
-    r = metrics.evaluate(fcn8, test)
-    named = metrics.items_named_right(metrics.item_votes(r["pred"], test.info["masks"]), test.info["item_classes"])
-    print(f"{encoder:<8}{item_acc:>10.3f}{t_pre:>8.0f}{r['mean_iou']:>10.4f}{named:>8.3f}{t_fcn:>8.0f}",
-          flush=True)
+def runs() -> list[tuple]:
+    """(encoder, network, decoder width, scenes, epochs, learning rate), in the order run."""
+    out = []
+    for enc in ("alexnet", "vgg"):
+        for w in (1.0, 0.5):
+            for n, ep in ((4000, 6), (8000, 6), (16000, 4), (16000, 6), (30000, 4)):
+                if w == 0.5 and (n, ep) not in ((8000, 6), (16000, 4), (30000, 4)):
+                    continue
+                out.append((enc, "unet", w, n, ep, 2e-3))
+        out.append((enc, "fcn8", 1.0, 16000, 4, 2e-3))
+        out.append((enc, "unet", 1.0, 8000, 6, 4e-3))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoders", nargs="+", default=["alexnet", "vgg"], choices=["alexnet", "vgg"])
-    parser.add_argument("--items", type=int, default=60000, help="single items to pretrain on")
-    parser.add_argument("--pretrain-epochs", type=int, default=4)
-    parser.add_argument("--scenes", type=int, default=60000, help="training scenes (the chapter: 2000)")
-    parser.add_argument("--epochs", type=int, default=12, help="FCN-8 epochs (the chapter: 12)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the course's choice)")
     args = parser.parse_args()
-    device = torch.device(args.device) if args.device else cu.device()
+    dev = torch.device(args.device) if args.device else cu.device()
     cu.seed_everything(0)
     test = scenes.scene_data("fashion-mnist", "test", 1000, canvas=64, seed=0)
-    print(f"device {device}; pretraining on {args.items} items x {args.pretrain_epochs} epochs, "
-          f"FCN-8 on {args.scenes} scenes x {args.epochs} epochs; 1,000 test scenes")
-    print(f"{'encoder':<8}{'item acc':>10}{'s':>8}{'mean IoU':>10}{'named':>8}{'s':>8}")
-    for encoder in args.encoders:
-        run(encoder, args, test, device)
+    trains = {n: scenes.scene_data("fashion-mnist", "train", n, canvas=64, seed=0) for n in SCENES}
+    pre = {}
+    for enc in ("vgg", "alexnet"):
+        spec = {"dataset": "fashion-mnist", "canvas": 32, "seed": 1, "train_size": 60000, "test_size": 2000}
+        torch.manual_seed(0)
+        clf = models.build("encoder-classifier", encoder=enc)
+        cu.train.fit(clf, canvas_data(spec, "train")[0], None, epochs=2, optimizer="adam", lr=2e-3,
+                     scheduler="cosine", warmup_epochs=0.5, batch_size=64, seed=0, device=dev, progress=False)
+        pre[enc] = clf.cpu().state_dict()
+    print(f"{'enc':8}{'net':6}{'w':>5}{'scenes':>7}{'ep':>4}{'lr':>7}{'mIoU':>8}{'named':>7}"
+          f"{'GFLOP/img fwd':>14}{'s':>6}")
+    for enc, net, w, n, ep, lr in runs():
+        torch.manual_seed(0)
+        m = (models.build("unet", encoder=enc, width=w) if net == "unet"
+             else models.build("fcn", encoder=enc, head=net))
+        with FlopCounterMode(display=False) as fc:
+            m(torch.zeros(1, 1, 64, 64))
+        models.load_matching(m, pre[enc])
+        t = time.perf_counter()
+        cu.train.fit(m, trains[n], None, epochs=ep, optimizer="adam", lr=lr, scheduler="cosine",
+                     batch_size=32, seed=0, device=dev, progress=False)
+        s = time.perf_counter() - t
+        r = metrics.evaluate(m, test)
+        named = metrics.items_named_right(metrics.item_votes(r["pred"], test.info["masks"]),
+                                          test.info["item_classes"])
+        print(f"{enc:8}{net:6}{w:>5}{n:>7}{ep:>4}{lr:>7}{r['mean_iou']:>8.3f}{named:>7.3f}"
+              f"{fc.get_total_flops() / 1e9:>14.3f}{s:>6.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ FACTORIES = {
     "alexnet": zoo.SmallAlexNet, "vgg": zoo.VGGNet, "resnet": zoo.SmallResNet,
     "rowrnn": rnn.RowRNN, "cifar-lenet": cifar.CifarLeNet,
     "gapnet": localizer.GAPNet, "gapresnet": localizer.GAPResNet,
-    "fcn": fcn.build_fcn, "vae": vae.build, "smallcnn": transfer.SmallCNN,
+    "fcn": fcn.build_fcn, "unet": fcn.build_unet,
+    "encoder-classifier": fcn.EncoderClassifier, "vae": vae.build, "smallcnn": transfer.SmallCNN,
 }
 
 
@@ -25,6 +26,27 @@ def build(name: str, **kw) -> nn.Module:
     if name not in FACTORIES:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(FACTORIES)}")
     return FACTORIES[name](**kw)
+
+
+def load_matching(model: nn.Module, state: dict, rename: dict | None = None) -> list[str]:
+    """Copy into ``model`` every tensor of ``state`` whose name, after replacing the prefixes
+    in ``rename`` (``{"blocks.": "encoder.stages."}``), and shape match one of the model's;
+    returns the names copied. Raises when nothing matches, so a wrong map cannot pass silently."""
+    own = model.state_dict()
+    copied = {}
+    for name, value in state.items():
+        for old, new in (rename or {}).items():
+            if name.startswith(old):
+                name = new + name[len(old):]
+                break
+        if name in own and own[name].shape == value.shape:
+            copied[name] = value
+    if not copied:
+        raise ValueError(f"no tensor of the source matches {type(model).__name__} "
+                         f"(renames {dict(rename or {})}); source names start "
+                         f"{sorted(state)[:3]}, the model's {sorted(own)[:3]}")
+    model.load_state_dict(copied, strict=False)
+    return sorted(copied)
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...], device=None):

@@ -14,6 +14,9 @@ role of VGG-16's ``pool5`` and the two before it play ``pool4`` and ``pool3``. W
 ``pool3`` is the output at stride 8 and ``pool4`` at stride 16. :func:`alexnet_encoder` splits
 the small AlexNet at its three pools (strides 2, 4, 8): there ``pool5`` is at stride 8 and the
 skips come from strides 4 and 2.
+
+:class:`UNet` puts a U-Net decoder on the same encoders: it upsamples step by step and joins
+every stage's features on the way up, down to the input itself, so it decides at stride 1.
 """
 from __future__ import annotations
 
@@ -174,3 +177,81 @@ def build_fcn(encoder: str = "vgg", head: str = "fcn8", num_classes: int = 11,
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
     enc = ENCODERS[key](in_channels=in_channels, **encoder_kw)
     return FCN(enc, num_classes, head=head, fc_width=fc_width, dropout=dropout)
+
+
+class EncoderClassifier(nn.Module):
+    """An FCN encoder as a classifier (chapter 11): the encoder, global average pooling of its
+    deepest stage and a linear layer. Trained on single items, it gives the segmentation
+    networks a pretrained start, as FCNs start from an ImageNet classifier; its parameters are
+    named ``encoder.*`` like theirs, so they carry over by name."""
+
+    def __init__(self, encoder: str = "vgg", num_classes: int = 10, in_channels: int = 1, **encoder_kw):
+        super().__init__()
+        key = encoder.lower()
+        if key not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
+        self.encoder = ENCODERS[key](in_channels=in_channels, **encoder_kw)
+        self.head = nn.Linear(self.encoder.channels[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x)[-1].mean((2, 3)))
+
+
+class _Up(nn.Module):
+    """Bilinear upsampling by ``factor``, the skip's features joined on, then 3x3 conv,
+    batch norm, ReLU (one decoder step of :class:`UNet`)."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int, factor: int):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False)
+        self.conv = nn.Sequential(nn.Conv2d(c_in + c_skip, c_out, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(c_out), nn.ReLU())
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.up(x), skip], 1))
+
+
+class UNet(nn.Module):
+    """A U-Net on an :class:`Encoder` (chapter 11): from the deepest stage up, each decoder
+    step upsamples bilinearly, joins the features of the stage before (the skip) and mixes
+    them with a 3x3 convolution; the last step joins the input image itself, so the scores
+    come at full resolution (``out_stride = 1``), where FCN-8 stops at stride 8. The decoder
+    step that joins stage ``i`` has ``width`` times as many channels as that stage
+    (``first_width`` where it joins the input)."""
+
+    def __init__(self, encoder: Encoder, num_classes: int, first_width: int = 16, width: float = 1.0):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 (background + classes), got {num_classes}")
+        self.encoder, self.num_classes = encoder, num_classes
+        skips = list(encoder.channels[:-1][::-1]) + [encoder.in_channels]   # deepest-but-one .. input
+        strides = list(encoder.strides[::-1]) + [1]
+        widths = [max(1, round(width * c)) for c in encoder.channels[:-1][::-1]] + [first_width]
+        self.ups, c = nn.ModuleList(), encoder.channels[-1]
+        for k, (c_skip, width) in enumerate(zip(skips, widths)):
+            self.ups.append(_Up(c, c_skip, width, strides[k] // strides[k + 1]))
+            c = width
+        self.score = nn.Conv2d(c, num_classes, 1)
+        self.out_stride, self.stride = 1, encoder.strides[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.encoder.in_channels:
+            raise ValueError(f"UNet expects (N, {self.encoder.in_channels}, H, W), got {tuple(x.shape)}")
+        if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
+            raise ValueError(f"UNet needs H and W divisible by its total stride {self.stride}, "
+                             f"got {tuple(x.shape[-2:])}; pad or resize the images")
+        feats = self.encoder(x)
+        skips = feats[:-1][::-1] + [x]
+        y = feats[-1]
+        for up, skip in zip(self.ups, skips):
+            y = up(y, skip)
+        return self.score(y)
+
+
+def build_unet(encoder: str = "vgg", num_classes: int = 11, in_channels: int = 1,
+               first_width: int = 16, width: float = 1.0, **encoder_kw) -> UNet:
+    """A U-Net by encoder name (``"vgg"`` or ``"alexnet"``), like :func:`build_fcn`."""
+    key = encoder.lower()
+    if key not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
+    return UNet(ENCODERS[key](in_channels=in_channels, **encoder_kw), num_classes, first_width, width)

@@ -72,3 +72,41 @@ def test_bad_input_is_explained():
         fcn.build_fcn("vgg", "fcn4")
     with pytest.raises(ValueError, match="encoder"):
         fcn.build_fcn("resnet")
+
+
+@pytest.mark.parametrize("encoder", ["vgg", "alexnet"])
+def test_unet_scores_every_pixel_and_every_part_learns(encoder):
+    torch.manual_seed(0)
+    model = fcn.build_unet(encoder, num_classes=5, width=0.5)
+    assert model.out_stride == 1
+    out = model(torch.rand(2, 1, 32, 64))
+    assert out.shape == (2, 5, 32, 64)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_unet_and_classifier_reject_bad_input():
+    with pytest.raises(ValueError, match="divisible by its total stride 32"):
+        fcn.build_unet("vgg")(torch.rand(1, 1, 48, 48))
+    with pytest.raises(ValueError, match=r"expects \(N, 1, H, W\)"):
+        fcn.build_unet("vgg")(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="unknown encoder"):
+        fcn.EncoderClassifier("resnet")
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        fcn.build_unet("vgg", num_classes=1)
+
+
+def test_a_pretrained_encoder_carries_over_by_name():
+    from course_utils.models import load_matching
+
+    torch.manual_seed(0)
+    clf = fcn.EncoderClassifier("alexnet", num_classes=10)
+    assert clf(torch.rand(3, 1, 32, 32)).shape == (3, 10)
+    for target in (fcn.build_unet("alexnet"), fcn.build_fcn("alexnet", "fcn8")):
+        copied = load_matching(target, clf.state_dict())
+        assert copied and all(name.startswith("encoder.") for name in copied)
+        assert len(copied) == len(clf.encoder.state_dict())
+        x = torch.rand(2, 1, 32, 32)
+        assert torch.equal(target.encoder(x)[-1], clf.encoder(x)[-1])
+    with pytest.raises(ValueError, match="no tensor of the source matches"):
+        load_matching(fcn.build_unet("vgg"), clf.state_dict(), {"encoder.": "nothing."})

@@ -15,7 +15,7 @@ CHANGED = {"name": "toy2", "model": "mynet", "model_kw": {"num_classes": 5},
            "epochs": 3, "optimizer": "adam", "lr": 0.5, "momentum": 0.5, "weight_decay": 1e-4,
            "batch_size": 7, "warmup_epochs": 0.5, "scheduler": "cosine", "max_grad_norm": 1.0,
            "augment": "hflip", "step": "vae", "step_kw": {"beta": 2.0}, "snapshot_epochs": (0, 1),
-           "seed": 3}
+           "seed": 3, "init": BASE.replace(name="start"), "init_rename": {"a.": "b."}}
 
 
 def key(recipe, **kw):
@@ -97,3 +97,20 @@ def test_classify_step_can_leave_void_labels_out():
     loss, n, _ = step(lambda x: x, logits, y)
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, y, ignore_index=255))
     assert steps.make("classify") is None and n == y.numel()
+
+
+def test_init_starts_a_recipe_from_another_ones_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(recipes, "load_data", lambda spec, split: data(spec[f"{split}_size"]))
+    source = recipes.Recipe("source", "lenet5", epochs=1, batch_size=8, lr=1e-2,
+                            data={"dataset": "toy", "train_size": 24, "test_size": 8})
+    target = recipes.Recipe("target", "lenet5", epochs=1, batch_size=8, lr=1e-30, optimizer="sgd",
+                            init=source, data=None)
+    src, _ = recipes.train_or_load(source, progress=False)
+    moved, _ = recipes.train_or_load(target, data(), progress=False)   # lr ~0: only the copy moves it
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(src.state_dict().values(), moved.state_dict().values()))
+    assert key(target, train=data()) != key(target.replace(init=source.replace(epochs=2)), train=data())
+    assert "init" not in BASE.config() and "init_rename" not in BASE.config()
+    with pytest.raises(ValueError, match="needs a data spec"):
+        BASE.replace(init=source.replace(data=None))
