@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from . import cache, config, data, models, steps
 from .data import augment
+from .models import pretrained
 from .timing import timed
 from .train import fit
 
@@ -33,9 +34,11 @@ class Recipe:
     the data to :func:`train_or_load`, which then adds a fingerprint of it to the key.
     ``augment`` names an augmentation for :func:`augmentation`; ``step`` and ``step_kw`` a
     training step for :func:`course_utils.steps.make`. ``init`` is another recipe whose trained
-    weights start this one (fine-tuning, a pretrained encoder): every tensor whose name, after
-    the prefix renames of ``init_rename``, and shape match is copied before training. The other
-    fields are :func:`course_utils.train.fit`'s arguments.
+    weights start this one (fine-tuning, a pretrained encoder), or ``"imagenet:<name>"`` for
+    torchvision's ImageNet weights (:mod:`course_utils.models.pretrained`, whose file's SHA-256
+    then joins the key): every tensor whose name, after the prefix renames of ``init_rename``,
+    and shape match is copied before training. The other fields are
+    :func:`course_utils.train.fit`'s arguments.
     """
 
     name: str
@@ -56,11 +59,16 @@ class Recipe:
     step_kw: Mapping = field(default_factory=dict)
     snapshot_epochs: tuple = ()
     seed: int = 0
-    init: Recipe | None = None
+    init: Recipe | str | None = None
     init_rename: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.init is not None and self.init.data is None:
+        if isinstance(self.init, str):
+            kind, _, name = self.init.partition(":")
+            if kind != "imagenet" or name not in pretrained.WEIGHTS:
+                raise ValueError(f"recipe {self.name!r}: init must be a Recipe or 'imagenet:<name>' with a name "
+                                 f"in {sorted(pretrained.WEIGHTS)}, got {self.init!r}")
+        elif self.init is not None and self.init.data is None:
             raise ValueError(f"recipe {self.name!r}: its init recipe {self.init.name!r} needs a data "
                              "spec, since it is trained (or fetched) on its own")
 
@@ -111,6 +119,8 @@ def key_config(recipe: Recipe, train=None, test=None) -> dict:
     """The dict that keys ``recipe``'s checkpoint: the recipe, plus fingerprints of the data
     passed in when the recipe has no data spec."""
     cfg = recipe.config()
+    if isinstance(recipe.init, str):   # another file under the same name retrains
+        cfg["init_sha256"] = pretrained.digest(recipe.init.partition(":")[2])
     if recipe.data is None:
         if train is None:
             raise ValueError(f"recipe {recipe.name!r} has no data spec: pass the training data")
@@ -180,7 +190,8 @@ def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
 
     def run(model):
         if recipe.init is not None:
-            source, _ = train_or_load(recipe.init, progress=progress)
+            source = (pretrained.load(recipe.init.partition(":")[2]) if isinstance(recipe.init, str)
+                      else train_or_load(recipe.init, progress=progress)[0])
             models.load_matching(model, source.state_dict(), recipe.init_rename)
         tr = train if train is not None else load_data(recipe.data, "train")
         te = test if test is not None or recipe.data is None else load_data(recipe.data, "test")
@@ -342,17 +353,19 @@ def vae(name: str, kind: str, arch: Mapping | None = None, epochs: int = 10, lr:
 # --------------------------------------------------------------------------- chapter 11
 def fcn(encoder: str, head: str, train, epochs: int, lr: float = 2e-3, batch_size: int = 32,
         seed: int = 0, optimizer: str = "adam", scheduler: str | None = "cosine",
-        init: Recipe | None = None, **net_kw) -> Recipe:
+        init: Recipe | str | None = None, **net_kw) -> Recipe:
     """A segmentation network of chapter 11 on label-map data passed to :func:`train_or_load`:
     ``head`` ``"fcn32"``, ``"fcn16"``, ``"fcn8"`` or ``"unet"`` on ``encoder``; per-pixel
     cross-entropy, Adam with a cosine decay by default. ``init``: a recipe whose encoder starts
-    this one (:func:`seg_encoder`)."""
+    this one (:func:`seg_encoder`), or ``"imagenet:vgg16"`` with ``encoder="vgg16"`` for
+    torchvision's ImageNet VGG-16 (renamed onto the encoder's stages)."""
     model, kw = ("unet", {}) if head == "unet" else ("fcn", {"head": head})
+    rename = models.fcn.vgg16_rename() if init == "imagenet:vgg16" else {}
     return Recipe(f"ch11-{model}-{encoder}" + ("" if head == "unet" else f"-{head}"), model,
                   model_kw={"encoder": encoder, **kw, "num_classes": len(train.classes),
                             "in_channels": train.images.shape[1], **net_kw},
                   epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size,
-                  scheduler=scheduler, seed=seed, init=init)
+                  scheduler=scheduler, seed=seed, init=init, init_rename=rename)
 
 
 def seg_encoder(encoder: str, fast: bool | None = None, seed: int = 0) -> Recipe:

@@ -49,7 +49,7 @@ from course_utils import metrics, recipes
 from course_utils.data import scenes
 from course_utils.explain import regions
 from course_utils.explain.gradcam import GradCAM
-from course_utils.models import summary
+from course_utils.models import pretrained, summary
 from course_utils.models.fcn import build_fcn
 
 # %% tags=["parameters"]
@@ -587,34 +587,49 @@ pd.Series(inside, name="mean heat inside the region / mean heat overall").round(
 # in fast mode, 128 in full mode), label maps resized by nearest neighbour, with 255 on the
 # "void" borders around objects, which the loss (`ignore_index=255`) and the metrics leave out.
 # The VGG FCN-32 and FCN-8 train with the optimiser, schedule and epochs of the scenes and are
-# scored on VOC's validation photos. The numbers are recorded, not asserted: the machine that
-# built this book has no VOC, so no bound has been measured on it. Without VOC the cell below
-# says so and trains nothing; `python -m course_utils data prepare voc` fetches it (2 GB).
+# scored on VOC's validation photos. When torchvision's ImageNet VGG-16 is in torch's cache too,
+# FCN-8 and a U-Net also train on its encoder, as the FCN paper did: `recipes.fcn(...,
+# init="imagenet:vgg16")` copies the 13 convolutions of VGG-16 into the encoder's five stages
+# (`fcn.vgg16_rename` maps the names), and the SHA-256 of the weights' file joins the recipe's
+# key. That encoder costs about 5 GFLOP per 128×128 photo, forward, some fifty times the
+# scenes' VGG encoder: on two CPU cores expect hours. The numbers are recorded, not asserted:
+# the machine that built this book has neither VOC nor the weights, so no bound has been
+# measured on them. Without VOC the cell below says so and trains nothing; `python -m
+# course_utils data prepare voc` fetches it (2 GB) and `python -m course_utils data prepare
+# vgg16` the weights (528 MB).
 
 # %%
 if voc.real:
+    voc_recipes = {f"VGG {head.upper()}": recipes.fcn("vgg", head, voc.train, epochs=epochs, lr=lr,
+                                                      batch_size=batch_size, seed=seed)
+                   for head in ("fcn32", "fcn8")}
+    imagenet_box = pretrained.notice(["vgg16"], "the VGG networks above, trained from scratch, only")
+    if imagenet_box:
+        display(Markdown("> " + imagenet_box.replace("\n\n", "\n>\n> ")))
+    if pretrained.available("vgg16"):
+        for head, label in (("fcn8", "ImageNet VGG-16 FCN-8"), ("unet", "ImageNet VGG-16 U-Net")):
+            voc_recipes[label] = recipes.fcn("vgg16", head, voc.train, epochs=epochs, lr=lr, batch_size=batch_size,
+                                             seed=seed, init="imagenet:vgg16")
     voc_evals = {}
-    for head in ("fcn32", "fcn8"):   # the scenes' recipe; the loss leaves void (255) out
-        recipe = recipes.fcn("vgg", head, voc.train, epochs=epochs, lr=lr, batch_size=batch_size,
-                             seed=seed).replace(name=f"ch11-voc-vgg-{head}",
-                                                step_kw={"ignore_index": scenes.IGNORE})
+    for label, recipe in voc_recipes.items():   # the scenes' recipe; the loss leaves void (255) out
+        recipe = recipe.replace(name=recipe.name.replace("ch11-", "ch11-voc-"),
+                                step_kw={"ignore_index": scenes.IGNORE})
         model, _ = recipes.train_or_load(recipe, voc.train)
-        voc_evals[f"VGG {head.upper()}"] = metrics.evaluate(model, voc.test)
+        voc_evals[label] = metrics.evaluate(model, voc.test)
     voc_table = pd.DataFrame({k: {"pixel acc": r["pixel_acc"], "mean class acc": r["mean_class_acc"],
                                   "mean IoU": r["mean_iou"]} for k, r in voc_evals.items()}).T
     for k, r in voc_evals.items():
         for metric in ("mean_iou", "pixel_acc"):
-            cu.results.record(f"voc_{k.lower().replace(' ', '_')}_{metric}", r[metric],
+            cu.results.record(f"voc_{k.lower().replace(' ', '_').replace('-', '')}_{metric}", r[metric],
                               note=f"{voc.title}, {len(voc.train)} training photos; not asserted")
     cu.plots.plot_predictions(voc.test.images[:6], voc.test.labels[:6],
                               {k: r["pred"][:6] for k, r in voc_evals.items()}, voc.train.classes, n=6,
-                              suptitle="Pascal VOC 2012 validation photos: truth and the errors of FCN-32 and FCN-8")
+                              suptitle="Pascal VOC 2012 validation photos: truth and each network's errors")
     display(voc_table.round(3))
 else:
     print("Pascal VOC 2012 is not under the data root, so nothing is trained here (see the box at "
           "the top of the chapter).")
 
-# %% [markdown]
 # ## What we saw
 #
 # - A fully convolutional network labels every pixel of a 64×64 scene in one forward pass;

@@ -91,26 +91,59 @@ def vgg_encoder(widths: Sequence[int] = (32, 64, 96, 128, 128), convs_per_block:
     return Encoder(list(vgg.blocks), vgg.block_strides, vgg.block_channels, vgg.in_channels)
 
 
-def alexnet_encoder(in_channels: int = 1, alexnet: SmallAlexNet | None = None) -> Encoder:
-    """:class:`~course_utils.models.zoo.SmallAlexNet`'s ``features`` split after each max-pool
-    into three stages at strides 2, 4 and 8, as an FCN encoder (chapter 11)."""
-    net = alexnet if alexnet is not None else SmallAlexNet(in_channels=in_channels)
-    stages, current, channels, c = [], [], [], net.in_channels
-    for layer in net.features:
+def _split_at_pools(layers: Sequence[nn.Module], in_channels: int):
+    """Stages of ``layers``, each ending with a max-pool (layers after the last pool join the
+    deepest stage): ``(stages, channels, starts)``, ``starts`` being each stage's first index."""
+    stages, current, channels, starts, c = [], [], [], [0], in_channels
+    for i, layer in enumerate(layers):
         current.append(layer)
         if isinstance(layer, nn.Conv2d):
             c = layer.out_channels
         if isinstance(layer, nn.MaxPool2d):
             stages.append(nn.Sequential(*current))
             channels.append(c)
+            starts.append(i + 1)
             current = []
-    if current:  # layers after the last pool belong to the deepest stage
+    if current:
         stages[-1] = nn.Sequential(*stages[-1], *current)
+    return stages, channels, starts[:len(stages)]
+
+
+def alexnet_encoder(in_channels: int = 1, alexnet: SmallAlexNet | None = None) -> Encoder:
+    """:class:`~course_utils.models.zoo.SmallAlexNet`'s ``features`` split after each max-pool
+    into three stages at strides 2, 4 and 8, as an FCN encoder (chapter 11)."""
+    net = alexnet if alexnet is not None else SmallAlexNet(in_channels=in_channels)
+    stages, channels, _ = _split_at_pools(list(net.features), net.in_channels)
     strides = [2 ** (i + 1) for i in range(len(stages))]
     return Encoder(stages, strides, channels, net.in_channels)
 
 
-ENCODERS = {"vgg": vgg_encoder, "alexnet": alexnet_encoder}
+def vgg16_encoder(in_channels: int = 3) -> Encoder:
+    """torchvision's VGG-16 ``features`` (FCN's original encoder) split at its five pools,
+    strides 2 ... 32, randomly initialised: :func:`vgg16_rename` maps the ImageNet weights'
+    names onto it, for a recipe's ``init="imagenet:vgg16"`` (chapter 11)."""
+    import torchvision
+
+    if in_channels != 3:
+        raise ValueError(f"the VGG-16 encoder takes RGB images (in_channels=3), got in_channels={in_channels}")
+    stages, channels, _ = _split_at_pools(list(torchvision.models.vgg16(weights=None).features), 3)
+    return Encoder(stages, [2 ** (i + 1) for i in range(5)], channels, 3)
+
+
+def vgg16_rename() -> dict[str, str]:
+    """Prefix renames from torchvision's VGG-16 (``features.<j>.``) to :func:`vgg16_encoder`'s
+    stages (``encoder.stages.<i>.<j - first>.``)."""
+    import torchvision
+
+    with torch.device("meta"):
+        layers = list(torchvision.models.vgg16(weights=None).features)
+    _, _, starts = _split_at_pools(layers, 3)
+    ends = starts[1:] + [len(layers)]
+    return {f"features.{j}.": f"encoder.stages.{i}.{j - a}."
+            for i, (a, b) in enumerate(zip(starts, ends)) for j in range(a, b)}
+
+
+ENCODERS = {"vgg": vgg_encoder, "alexnet": alexnet_encoder, "vgg16": vgg16_encoder}
 
 
 class FCN(nn.Module):

@@ -1,5 +1,5 @@
 """ImageNet-pretrained torchvision networks: which weights the book uses, where torch keeps
-them, how to fetch them and how to load them (chapters 8, 9 and 12).
+them, how to fetch them and how to load them (chapters 8, 9, 11 and 12).
 
 The weights are torchvision's published ImageNet files. torch keeps them in its hub cache,
 ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/hub/checkpoints``), under the file
@@ -50,8 +50,8 @@ WEIGHTS = {
     "resnet34": Entry("resnet34", "ResNet34_Weights.IMAGENET1K_V1", (8, 9), "layer4"),
     "vgg19": Entry("vgg19", "VGG19_Weights.IMAGENET1K_V1", (8, 9), "features.35"),
     "resnet18": Entry("resnet18", "ResNet18_Weights.IMAGENET1K_V1", (12,), "layer4"),
-    # FCN's original encoder (Long et al.); no chapter loads it yet, ``data prepare vgg16`` fetches it
-    "vgg16": Entry("vgg16", "VGG16_Weights.IMAGENET1K_V1", (), "features.29"),
+    # FCN's original encoder (Long et al.): chapter 11's networks on Pascal VOC
+    "vgg16": Entry("vgg16", "VGG16_Weights.IMAGENET1K_V1", (11,), "features.29"),
 }
 
 

@@ -8,6 +8,7 @@ import http.server
 import os
 import socket
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def test_file_names_are_torchvisions(torch_home):
         assert pretrained.url(name) == url
         assert pretrained.path(name) == torch_home / "hub" / "checkpoints" / os.path.basename(url)
     assert pretrained.path("resnet34").name == "resnet34-b627a593.pth"
-    assert pretrained.needed() == ["resnet34", "vgg19", "resnet18"]
+    assert pretrained.needed() == ["resnet34", "vgg19", "resnet18", "vgg16"]
     assert pretrained.needed([12]) == ["resnet18"] and pretrained.needed([1]) == []
     with pytest.raises(ValueError, match="unknown pretrained network 'alexnet9'"):
         pretrained.path("alexnet9")
@@ -180,7 +181,7 @@ def test_offline_stops_with_one_message(torch_home, monkeypatch, capsys):
     with pytest.raises(pretrained.WeightsMissingError) as err:    # a hang is caught by the test's timeout
         pretrained.fetch(progress=False)
     text = str(err.value)
-    for name in ["resnet34", "vgg19", "resnet18"]:
+    for name in ["resnet34", "vgg19", "resnet18", "vgg16"]:
         assert f"{base}/{os.path.basename(tvm.get_weight(pretrained.WEIGHTS[name].weights).url)}" in text
         assert str(pretrained.path(name)) in text
     assert "data prepare weights" in text and "make data WEIGHTS=1" in text
@@ -265,3 +266,71 @@ def test_section_says_what_the_chapter_runs_on(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     use, box = pretrained.section(["resnet34"], "a stand-in")
     assert use is False and box.startswith("> ") and "a stand-in" in box and "data prepare weights" in box
+
+
+def test_segmentation_starts_from_planted_vgg16_weights(torch_home, monkeypatch, tmp_path):
+    """Chapter 11's VOC networks on ImageNet's VGG-16: the recipe copies every encoder tensor
+    from the file, and another file under the same name changes the key."""
+    from course_utils import cache, recipes
+    from course_utils.models import fcn
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    planted = plant("vgg16", compact=True)
+    g = torch.Generator().manual_seed(0)
+    photos = TensorData((torch.rand(4, 3, 32, 32, generator=g) * 255).to(torch.uint8),
+                        torch.randint(0, 21, (4, 32, 32), generator=g), [str(i) for i in range(21)],
+                        "voc", "train", {})
+    keys = []
+    for head in ("fcn8", "unet"):
+        recipe = recipes.fcn("vgg16", head, photos, epochs=1, lr=1e-30, optimizer="sgd", batch_size=4,
+                             init="imagenet:vgg16")
+        model, _ = recipes.train_or_load(recipe, photos, progress=False)
+        for old, new in fcn.vgg16_rename().items():
+            for leaf in ("weight", "bias"):
+                if old + leaf in planted:
+                    assert torch.allclose(model.state_dict()[new + leaf], planted[old + leaf], atol=1e-12)
+        keys.append(cache.config_key(recipe.name, recipes.key_config(recipe, photos)))
+    plant("vgg16", compact=True, seed=1)
+    pretrained._DIGESTS.clear()
+    assert cache.config_key(recipe.name, recipes.key_config(recipe, photos)) != keys[-1]
+    with pytest.raises(ValueError, match="init must be a Recipe or 'imagenet:<name>'"):
+        recipe.replace(init="imagenet:alexnet")
+    with pytest.raises(ValueError, match="takes RGB images"):
+        fcn.build_fcn("vgg16", in_channels=1)
+
+
+def test_chapter11_voc_cell_runs_on_planted_voc_and_vgg16(torch_home, monkeypatch, tmp_path):
+    """Chapter 11's Pascal VOC cell, as written in the chapter, on planted VOC photos and planted
+    VGG-16 weights: the scratch VGG FCNs and the ImageNet VGG-16 FCN-8 and U-Net all train and
+    are scored, and the weights' box says the file is not the published one."""
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from test_real_data import write_voc
+
+    import course_utils as cu
+    from course_utils import metrics, recipes
+    from course_utils.data import scenes
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "models"))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    plant("vgg16", compact=True)
+    write_voc(tmp_path / "data")
+    voc = cu.data.choose("voc", None, seed=0, grey=False, size=32, root=tmp_path / "data", verify=False,
+                         standin_title="scenes")
+    assert voc.real and voc.train.images.shape[1:] == (3, 32, 32)
+    source = Path(__file__).resolve().parents[2] / "notebooks" / "11_segmentation.py"
+    cells = source.read_text().split("\n# %%")
+    cell = next(c for c in cells if c.startswith("\nif voc.real:"))
+    shown, recorded = [], {}
+    monkeypatch.setattr(cu.results, "record", lambda name, value, **kw: recorded.setdefault(name, value))
+    namespace = {"voc": voc, "recipes": recipes, "metrics": metrics, "pretrained": pretrained, "scenes": scenes,
+                 "cu": cu, "pd": pd, "display": shown.append, "Markdown": str, "epochs": 1, "lr": 2e-3,
+                 "batch_size": 2, "seed": 0}
+    exec(compile(cell, str(source), "exec"), namespace)
+    assert set(namespace["voc_evals"]) == {"VGG FCN32", "VGG FCN8", "ImageNet VGG-16 FCN-8", "ImageNet VGG-16 U-Net"}
+    assert {"voc_imagenet_vgg16_unet_mean_iou", "voc_vgg_fcn8_pixel_acc"} <= set(recorded)
+    assert all(0 <= v <= 1 for v in recorded.values())
+    assert any("Not the published weights" in str(s) for s in shown)
