@@ -70,6 +70,15 @@ class Encoder(nn.Module):
         self.channels = tuple(int(c) for c in channels)
         self.in_channels = in_channels
 
+    def check(self, x: torch.Tensor, who: str) -> None:
+        """Raise a clear error unless ``x`` is (N, in_channels, H, W) with H and W divisible by
+        the total stride."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{who} expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        if x.shape[-2] % self.strides[-1] or x.shape[-1] % self.strides[-1]:
+            raise ValueError(f"{who} needs H and W divisible by its total stride {self.strides[-1]}, "
+                             f"got {tuple(x.shape[-2:])}; pad or resize the images")
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = []
         for stage in self.stages:
@@ -146,6 +155,14 @@ def vgg16_rename() -> dict[str, str]:
 ENCODERS = {"vgg": vgg_encoder, "alexnet": alexnet_encoder, "vgg16": vgg16_encoder}
 
 
+def make_encoder(name: str, in_channels: int = 1, **kw) -> Encoder:
+    """An encoder by name: ``"vgg"``, ``"alexnet"`` or ``"vgg16"`` (chapter 11)."""
+    key = name.lower()
+    if key not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
+    return ENCODERS[key](in_channels=in_channels, **kw)
+
+
 class FCN(nn.Module):
     """FCN-32 / FCN-16 / FCN-8 (``head``) on an :class:`Encoder` (chapter 11).
 
@@ -189,11 +206,7 @@ class FCN(nn.Module):
         self.stride = encoder.strides[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.encoder.in_channels:
-            raise ValueError(f"FCN expects (N, {self.encoder.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
-            raise ValueError(f"FCN needs H and W divisible by its total stride {self.stride}, "
-                             f"got {tuple(x.shape[-2:])}; pad or resize the images")
+        self.encoder.check(x, "FCN")
         feats = self.encoder(x)
         score = self.score_fc(self.fc(feats[-1]))
         for k in range(self.skips):
@@ -205,11 +218,8 @@ def build_fcn(encoder: str = "vgg", head: str = "fcn8", num_classes: int = 11,
               in_channels: int = 1, fc_width: int = 256, dropout: float = 0.2, **encoder_kw) -> FCN:
     """An FCN by names: ``encoder`` ``"vgg"`` or ``"alexnet"``, ``head`` ``"fcn32"``,
     ``"fcn16"`` or ``"fcn8"`` (chapter 11). Extra keywords go to the encoder builder."""
-    key = encoder.lower()
-    if key not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
-    enc = ENCODERS[key](in_channels=in_channels, **encoder_kw)
-    return FCN(enc, num_classes, head=head, fc_width=fc_width, dropout=dropout)
+    return FCN(make_encoder(encoder, in_channels, **encoder_kw), num_classes, head=head,
+               fc_width=fc_width, dropout=dropout)
 
 
 class EncoderClassifier(nn.Module):
@@ -220,10 +230,7 @@ class EncoderClassifier(nn.Module):
 
     def __init__(self, encoder: str = "vgg", num_classes: int = 10, in_channels: int = 1, **encoder_kw):
         super().__init__()
-        key = encoder.lower()
-        if key not in ENCODERS:
-            raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
-        self.encoder = ENCODERS[key](in_channels=in_channels, **encoder_kw)
+        self.encoder = make_encoder(encoder, in_channels, **encoder_kw)
         self.head = nn.Linear(self.encoder.channels[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -268,11 +275,7 @@ class UNet(nn.Module):
         self.out_stride, self.stride = 1, encoder.strides[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.encoder.in_channels:
-            raise ValueError(f"UNet expects (N, {self.encoder.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.shape[-2] % self.stride or x.shape[-1] % self.stride:
-            raise ValueError(f"UNet needs H and W divisible by its total stride {self.stride}, "
-                             f"got {tuple(x.shape[-2:])}; pad or resize the images")
+        self.encoder.check(x, "UNet")
         feats = self.encoder(x)
         skips = feats[:-1][::-1] + [x]
         y = feats[-1]
@@ -284,7 +287,4 @@ class UNet(nn.Module):
 def build_unet(encoder: str = "vgg", num_classes: int = 11, in_channels: int = 1,
                first_width: int = 16, width: float = 1.0, **encoder_kw) -> UNet:
     """A U-Net by encoder name (``"vgg"`` or ``"alexnet"``), like :func:`build_fcn`."""
-    key = encoder.lower()
-    if key not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
-    return UNet(ENCODERS[key](in_channels=in_channels, **encoder_kw), num_classes, first_width, width)
+    return UNet(make_encoder(encoder, in_channels, **encoder_kw), num_classes, first_width, width)
