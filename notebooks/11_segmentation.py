@@ -443,8 +443,8 @@ cu.results.claim("alexnet_fcn8_minus_vgg_fcn8_items_named_right",
 #   that resolution and mixing them with a 3×3 convolution, and its last step joins the input
 #   image itself. It decides at stride 1, where the true class shares give a mean IoU of 1:
 #   drawing no longer limits it. Its decoder here has half as many channels as the encoder
-#   stages it joins (`width=0.5`): in trial runs that cost at most 0.014 of mean IoU and saved
-#   40 % of the arithmetic.
+#   stages it joins (`width=0.5`): in the runs of `benchmarks/fcn_more_training.py` (README)
+#   that cost at most 0.014 of mean IoU and saved 40 % of the arithmetic.
 # - **Naming.** FCNs start from an ImageNet classifier. The ImageNet encoders of
 #   torchvision expect colour photos many times larger than these grey 64×64 scenes, so the
 #   book's own classifier plays that part: the VGG encoder, global average pooling and one
@@ -506,11 +506,13 @@ plt.tight_layout()
 #
 # How much further more training takes them was measured once outside this book, on a GPU,
 # with `benchmarks/fcn_more_training.py`: the VGG encoder pretrained on all 60,000 training
-# items (2 epochs), then the U-Net, with a full-width decoder, trained on more scenes. With 4,000 scenes for 6 epochs
-# (the chapter's number of scene passes) it reached 0.589; with 8,000 for 6 epochs 0.637,
+# items (2 epochs), then the U-Net, with a full-width decoder, trained on more scenes. With
+# 4,000 scenes for 6 epochs (the chapter's number of scene passes) it reached 0.589; with 8,000 for 6 epochs 0.637,
 # 16,000 for 4 epochs 0.662, and 30,000 for 4 epochs 0.692, naming 79 % of the items right;
 # a VGG FCN-8 with 16,000 scenes for 4 epochs reached 0.543. Five times the chapter's scene
-# passes stay below 0.70; on two CPU cores that would be about an hour for one network.
+# passes stay below 0.70; on two CPU cores that would take about half an hour for one
+# network (an estimate: this chapter's 15 s per epoch for the half-width U-Net, scaled by
+# the scenes and by the full-width decoder's arithmetic).
 #
 # The pictures show what the U-Net's finer outputs change: most of the red seams along the
 # edges are gone, and what remains red is mostly whole items, or large parts of them, with
@@ -603,9 +605,9 @@ pd.Series(inside, name="mean heat inside the region / mean heat overall").round(
 # init="imagenet:vgg16")` copies the 13 convolutions of VGG-16 into the encoder's five stages
 # (`fcn.vgg16_rename` maps the names), and the SHA-256 of the weights' file joins the recipe's
 # key. That encoder costs about 5 GFLOP per 128×128 photo, forward, some fifty times the
-# scenes' VGG encoder: on two CPU cores expect hours. The numbers are recorded, not asserted:
-# the machine that built this book has neither VOC nor the weights, so no bound has been
-# measured on them. Without VOC the cell below says so and trains nothing; `python -m
+# scenes' VGG encoder: on two CPU cores expect more than an hour per network (an estimate from
+# that arithmetic). The numbers are recorded, not asserted: the machine that built this book
+# has neither VOC nor the weights, so no bound has been measured on them. Without VOC the cell below says so and trains nothing; `python -m
 # course_utils data prepare voc` fetches it (2 GB) and `python -m course_utils data prepare
 # vgg16` the weights (528 MB).
 
