@@ -1,12 +1,12 @@
-"""How far chapter 11's networks get on its scenes with more training than the chapter can afford.
+"""How far chapter 11's networks get on its scenes with more training: scenes, epochs, decoder width.
 
-The chapter trains each network on 2,000 scenes for 12 epochs (what fits its budget on two CPU
-cores). This script pretrains the encoder as a classifier of single Fashion-MNIST items (all
+The chapter trains each network on 2,000 scenes for 12 epochs, and its last U-Net on 200,000
+scenes seen once. This script pretrains the encoder as a classifier of single Fashion-MNIST items (all
 60,000 training items on a 32x32 canvas, 2 epochs; ``EncoderClassifier``), copies it into U-Nets
 (full-width and half-width decoders) and an FCN-8, and trains them on more scenes. It prints,
 on the chapter's 1,000 test scenes, each network's mean IoU, the share of items whose pixels
-mostly get their class, its forward GFLOP per scene and the training seconds. The numbers
-quoted in chapter 11 come from one run on a GPU (minutes; hours on two CPU cores):
+mostly get their class, its forward GFLOP per scene and the training seconds. The README's
+table comes from one run on a GPU (minutes; hours on two CPU cores):
 
     python benchmarks/fcn_more_training.py --device cuda
 """

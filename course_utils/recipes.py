@@ -30,7 +30,8 @@ class Recipe:
 
     ``model`` and ``model_kw`` go to :func:`course_utils.models.build`. ``data`` is a spec for
     :func:`load_data` (``{"dataset": "mnist", "train_size": 1200, "test_size": 500, "seed": 0}``,
-    or with ``"canvas"`` for single items on a larger canvas); ``None`` means the caller passes
+    or with ``"canvas"`` for single items on a larger canvas, or with ``"kind": "scenes"`` for
+    chapter 11's generated scenes); ``None`` means the caller passes
     the data to :func:`train_or_load`, which then adds a fingerprint of it to the key.
     ``augment`` names an augmentation for :func:`augmentation`; ``step`` and ``step_kw`` a
     training step for :func:`course_utils.steps.make`. ``init`` is another recipe whose trained
@@ -134,6 +135,9 @@ def load_data(spec: Mapping, split: str):
     """The ``split`` ("train" or "test") of a recipe's data spec, as TensorData (chapter 1)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if spec.get("kind") == "scenes":   # chapter 11: label maps, compact (no per-item records)
+        return data.scene_data(spec["dataset"], split, spec[f"{split}_size"], canvas=spec["canvas"],
+                               seed=spec.get("seed", 0), records=False)
     if "canvas" in spec:
         return canvas_data(spec, split)[0]
     return data.load(spec["dataset"], split, subset=spec.get(f"{split}_size"), seed=spec.get("seed", 0))
@@ -353,28 +357,30 @@ def vae(name: str, kind: str, arch: Mapping | None = None, epochs: int = 10, lr:
 # --------------------------------------------------------------------------- chapter 11
 def fcn(encoder: str, head: str, train, epochs: int, lr: float = 2e-3, batch_size: int = 32,
         seed: int = 0, optimizer: str = "adam", scheduler: str | None = "cosine",
-        init: Recipe | str | None = None, **net_kw) -> Recipe:
+        init: Recipe | str | None = None, data: Mapping | None = None, **net_kw) -> Recipe:
     """A segmentation network of chapter 11 on label-map data passed to :func:`train_or_load`:
     ``head`` ``"fcn32"``, ``"fcn16"``, ``"fcn8"`` or ``"unet"`` on ``encoder``; per-pixel
     cross-entropy, Adam with a cosine decay by default. ``init``: a recipe whose encoder starts
     this one (:func:`seg_encoder`), or ``"imagenet:vgg16"`` with ``encoder="vgg16"`` for
-    torchvision's ImageNet VGG-16 (renamed onto the encoder's stages)."""
+    torchvision's ImageNet VGG-16 (renamed onto the encoder's stages). ``data``: a data spec
+    (``{"kind": "scenes", ...}``, :func:`load_data`) instead of data passed in; ``train`` then
+    only gives the classes and channels."""
     model, kw = ("unet", {}) if head == "unet" else ("fcn", {"head": head})
     rename = models.fcn.vgg16_rename() if init == "imagenet:vgg16" else {}
     return Recipe(f"ch11-{model}-{encoder}" + ("" if head == "unet" else f"-{head}"), model,
                   model_kw={"encoder": encoder, **kw, "num_classes": len(train.classes),
                             "in_channels": train.images.shape[1], **net_kw},
-                  epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size,
+                  data=data, epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size,
                   scheduler=scheduler, seed=seed, init=init, init_rename=rename)
 
 
 def seg_encoder(encoder: str, fast: bool | None = None, seed: int = 0) -> Recipe:
     """Chapter 11's encoder pretrained as a classifier of single Fashion-MNIST items on a 32x32
     canvas (:class:`~course_utils.models.fcn.EncoderClassifier`), the book's stand-in for an
-    ImageNet start: fast mode 2,000 items for 1 epoch, full mode 12,000 for 3; Adam with a
+    ImageNet start: fast mode 2,000 items for 1 epoch, full mode all 60,000 for 2; Adam with a
     half-epoch warm-up and a cosine decay."""
     fast = config.is_fast() if fast is None else fast
-    train_size, test_size, epochs = (2000, 500, 1) if fast else (12000, 2000, 3)
+    train_size, test_size, epochs = (2000, 500, 1) if fast else (60000, 2000, 2)
     return Recipe(f"ch11-encoder-{encoder}", "encoder-classifier", model_kw={"encoder": encoder},
                   data={"dataset": "fashion-mnist", "canvas": 32, "train_size": train_size,
                         "test_size": test_size, "seed": seed + 1},

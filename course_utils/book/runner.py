@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import config
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
-CELL_TIMEOUT = 1800  # seconds one cell may run (full mode trains in single cells) before it is stopped
+CELL_TIMEOUT = 3600  # seconds one cell may run (full mode trains in single cells: chapter 11's last U-Net about 25 min on 2 cores) before it is stopped
 BOOK_DIR = config.REPO_ROOT / "book"
 
 

@@ -17,7 +17,8 @@ class Batches:
     Iterate once per epoch; with ``shuffle`` the order changes each epoch but the whole
     sequence is fixed by ``seed``. ``transform`` is applied to each float batch (e.g. random
     flips) and should use ``torch`` randomness, which ``seed_everything`` makes repeatable.
-    Every batch comes out with explicit NCHW strides (:func:`course_utils.data.augment.nchw`).
+    Every batch comes out with explicit NCHW strides (:func:`course_utils.data.augment.nchw`);
+    uint8 labels (compact label maps) come out as int64.
     """
 
     def __init__(self, data: TensorData | tuple[torch.Tensor, torch.Tensor], batch_size: int = 128,
@@ -47,7 +48,8 @@ class Batches:
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = to_float(self.x[idx]).to(self.device, non_blocking=True)
-            y = self.y[idx].to(self.device, non_blocking=True)
+            y = self.y[idx]
+            y = (y.long() if y.dtype == torch.uint8 else y).to(self.device, non_blocking=True)
             if self.transform is not None:
                 x = self.transform(x)
             yield nchw(x), y  # explicit NCHW strides, whatever the transform did

@@ -114,3 +114,17 @@ def test_init_starts_a_recipe_from_another_ones_weights(tmp_path, monkeypatch):
     assert "init" not in BASE.config() and "init_rename" not in BASE.config()
     with pytest.raises(ValueError, match="needs a data spec"):
         BASE.replace(init=source.replace(data=None))
+
+
+def test_scene_specs_load_compact_scenes_and_key_the_recipe():
+    """A ``"kind": "scenes"`` spec loads chapter 11's scenes (uint8 label maps, the same maps
+    as the passed-in data), and its size joins the key."""
+    from course_utils.data import scenes
+    spec = {"dataset": "fashion-mnist", "kind": "scenes", "canvas": 64, "train_size": 12, "test_size": 4, "seed": 0}
+    tr = recipes.load_data(spec, "train")
+    ref = scenes.scene_data("fashion-mnist", "train", 12, canvas=64, seed=0)
+    assert tr.labels.dtype == torch.uint8 and torch.equal(tr.labels.long(), ref.labels)
+    assert torch.equal(tr.images, ref.images) and tr.classes == ref.classes
+    base = recipes.fcn("vgg", "unet", ref, epochs=1, data=spec)
+    bigger = recipes.fcn("vgg", "unet", ref, epochs=1, data={**spec, "train_size": 24})
+    assert recipes.key_config(base) != recipes.key_config(bigger)

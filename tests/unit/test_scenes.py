@@ -97,3 +97,22 @@ def test_distinct_classes_and_errors():
         make_scenes(src, 2, items=(0, 2))
     with pytest.raises(ValueError):
         make_scenes(src, 2, items=(1, 9), distinct=True)
+
+
+def test_compact_scenes_keep_the_label_maps():
+    """Without records: the same images and label maps, as uint8, and no per-item masks."""
+    src = toy_source()
+    full, compact = make_scenes(src, 10, canvas=48, seed=5), make_scenes(src, 10, canvas=48, seed=5, records=False)
+    assert compact.labels.dtype == torch.uint8 and compact.masks.shape == (10, 0, 48, 48)
+    assert torch.equal(compact.images, full.images)
+    assert torch.equal(compact.labels.long(), full.labels)
+    assert torch.equal(compact.item_classes, full.item_classes)
+
+
+def test_batches_widen_uint8_label_maps():
+    from course_utils.data import Batches
+    src = toy_source()
+    sc = make_scenes(src, 6, canvas=32, seed=1, records=False)
+    (x, y), = list(Batches((sc.images, sc.labels), batch_size=6, shuffle=False))
+    assert y.dtype == torch.int64 and torch.equal(y, sc.labels.long())
+    assert x.dtype == torch.float32 and x.shape == (6, 1, 32, 32)
