@@ -497,16 +497,17 @@ ladder["training s"] = [sum(histories[k].seconds) for k in ladder.index]
 ladder.round(3)
 
 # %% mystnb={"figure": {"caption": "Mean IoU of the VGG networks (bars) beside their two references: the true class shares at the network's output stride (what its resolution allows) and the network's own names painted on the true outlines (what its naming allows).", "name": "fig-ch11-ladder"}}
-fig, ax = plt.subplots(figsize=(8, 3.6))
+fig, ax = plt.subplots(figsize=(9, 3.8))
 xs = np.arange(len(ladder))
 ax.bar(xs, ladder["mean IoU"], width=0.55, color="tab:blue", label="measured mean IoU")
 ax.plot(xs, ladder["true shares at its stride"], "k_", ms=28, mew=2, label="drawing: true shares at its stride")
 ax.plot(xs, ladder["own names, true outlines"], "r_", ms=28, mew=2, label="naming: its names on true outlines")
 ax.axhline(0.70, color="grey", ls="--", lw=1, label="goal 0.70")
-ax.set_xticks(xs, [f"{k}\n(stride {s})" for k, s in zip(ladder.index, ladder["output stride"])], fontsize=8)
-ax.set_ylabel("mean IoU"), ax.set_ylim(0, 1.05)
+ax.set_xticks(xs, [f"{k.replace(', ', chr(10))}\n(stride {s})" for k, s in zip(ladder.index, ladder["output stride"])],
+              fontsize=8)
+ax.set_ylabel("mean IoU"), ax.set_ylim(0, 1.3), ax.set_yticks(np.arange(0, 1.01, 0.2))
 ax.set_title("Each network against what its resolution and its naming allow")
-ax.legend(fontsize=7, loc="upper left", ncol=2)
+ax.legend(fontsize=7, loc="upper left", ncol=4)
 plt.tight_layout()
 
 # %% [markdown]
@@ -540,9 +541,9 @@ plt.tight_layout()
 
 # %%
 cu.plots.plot_predictions(test.images[show], test.labels[show],
-                          {"VGG FCN-8": evals["vgg fcn8"]["pred"][show],
-                           "VGG U-Net, pretrained": evals["vgg unet, pretrained"]["pred"][show],
-                           "VGG U-Net, more scenes": evals[big]["pred"][show]},
+                          {"FCN-8": evals["vgg fcn8"]["pred"][show],
+                           f"U-Net,\n{len(train):,} scenes": evals["vgg unet, pretrained"]["pred"][show],
+                           f"U-Net,\n{n_more:,} scenes": evals[big]["pred"][show]},
                           classes, n=8, suptitle="Test scenes: the errors of FCN-8 and of the U-Nets");
 
 # %%
