@@ -532,8 +532,8 @@ plt.tight_layout()
 # with one seed. It is by far the chapter's most expensive network: 8.3 times the scene
 # passes of the others, about 25 minutes of training on two CPU cores (the table's last
 # column). Its names on the true outlines would give about 0.77, so naming is still the
-# larger loss, and drawing the smaller one. In shorter trials with the same recipe,
-# 24,000, 72,000 and 150,000 scenes gave 0.564, 0.659 and 0.693.
+# larger loss, and drawing the smaller one. How the mean IoU grows with the number of
+# scenes was measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
 #
 # The pictures show what the U-Net's finer outputs change: most of the red seams along the
 # edges are gone, and what remains red is mostly whole items, or large parts of them, with
@@ -747,10 +747,10 @@ table.set_index(["encoder", "head"])[["mean IoU"]].round(3).T
 
 # %% [markdown]
 # ```{dropdown} Answer to exercise 6
-# Yes, by a few points: in one trial with this chapter's recipe on two CPU cores, 24,000
-# scenes seen once gave a mean IoU of 0.564 and named 69.6 % of the items right, against
-# about 0.54 and 67 % for 2,000 scenes seen twelve times. The arithmetic is the same; what
-# differs is how many different garments, in how many arrangements, the network meets.
+# It should: the arithmetic is the same, but the network meets twelve times as many
+# different garments in twelve times as many arrangements, and naming is what limits it.
+# Compare its *items named right* with the U-Net's on 2,000 scenes; the README lists one
+# measured trial (`benchmarks/fcn_scenes_once.py`).
 # ```
 
 # %% tags=["hide-cell"]
