@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (the virtual environment is created if missing):
 #   make book   execute every chapter (full mode; FAST=1 for the quick version) and build the book
-#   make test   unit tests, notebooks under nbval (fast mode), the .py/.ipynb pair check, the book test
+#   make test   unit tests, the .py/.ipynb pair check, the book test (every chapter run in fast mode)
 #   make lab    JupyterLab on the notebooks, with the project's kernel
 VENV ?= .venv
 FAST ?= 0
@@ -9,7 +9,7 @@ PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-.PHONY: env data book run test lint check-pairs lab clean
+.PHONY: env data book run test test-notebooks lint check-pairs lab clean
 env:
 	@VENV=$(VENV) bash scripts/env.sh >/dev/null
 
@@ -37,8 +37,14 @@ lab: env
 lint: env
 	$(VENV)/bin/ruff check .
 
+# the book test executes every chapter once (fast mode, every claim checked) through the batch
+# runner, JOBS at a time; `make test-notebooks` runs them cell by cell under nbval instead
 test: env data check-pairs
-	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) $(PY) -m pytest tests/unit notebooks tests/book \
+	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) COURSE_JOBS=$(JOBS) $(PY) -m pytest tests/unit tests/book \
+	  -p no:cacheprovider
+
+test-notebooks: env data
+	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) $(PY) -m pytest notebooks \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
 
 clean:

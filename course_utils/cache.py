@@ -8,6 +8,7 @@ aside (named in a warning) and the model retrained.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -78,6 +79,30 @@ def move_aside(path: Path) -> Path:
     return dest
 
 
+@contextlib.contextmanager
+def exclusive(path: Path, name: str):
+    """Hold a lock on ``path``'s checkpoint while it is loaded or trained, so that two
+    processes (two open notebooks, ``run -j 2``) never train the same network at once: the
+    second waits, then loads what the first saved. The lock goes with its process, so a killed
+    run leaves none behind (no lock where ``fcntl`` is missing, as on Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process that is training {name!r} ({path.name})", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _load(path: Path, model: nn.Module, map_location):
     """Load the checkpoint at ``path`` into ``model``; its history."""
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
@@ -102,10 +127,16 @@ def train_or_load(name: str, cfg: dict, build: Callable[[], nn.Module],
     ``force=True`` (or ``COURSE_RETRAIN=1``) retrains and overwrites. ``train_fn`` may return
     a :class:`History` or any picklable dict of curves. A checkpoint that fails to load is
     moved aside (:func:`move_aside`, with a warning) and the model retrained; nothing is saved
-    when ``train_fn`` raises or leaves non-finite weights.
+    when ``train_fn`` raises or leaves non-finite weights. A second process asking for the
+    same checkpoint meanwhile waits for it (:func:`exclusive`) instead of training it again.
     """
     force = _config.settings().retrain if force is None else force
     path = checkpoint_path(name, cfg)
+    with exclusive(path, name):
+        return _train_or_load(name, cfg, path, build, train_fn, force, map_location)
+
+
+def _train_or_load(name, cfg, path, build, train_fn, force, map_location):
     _config.seed_everything(int(cfg.get("seed", 0)))  # the initial weights depend on the seed too
     model = build()
     if path.exists() and not force:

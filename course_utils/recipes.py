@@ -7,7 +7,8 @@ recipe from :mod:`course_utils.cache`, or builds the model, trains it with
 :func:`course_utils.train.fit` and saves it. The chapters' recipes follow: chapter 1's
 Fashion-MNIST networks (also used by chapters 3 and 4), chapter 2's zoo (chapter 7 fetches its
 VGG net), chapter 5's reference network (chapter 6 opens it up), chapter 7's recurrent nets,
-the localisers of chapters 8-10, the FCNs of chapter 11 and the autoencoders of chapter 10.
+the localisers of chapters 8-10, the autoencoders of chapter 10, the FCNs of chapter 11 and
+the source, remedies and transfers of chapter 12.
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class Recipe:
     seed: int = 0
     init: Recipe | str | None = None
     init_rename: Mapping = field(default_factory=dict)
+    init_skip: tuple = ()
+    trainable: tuple | None = None
 
     def __post_init__(self):
         if isinstance(self.init, str):
@@ -91,12 +94,19 @@ class Recipe:
         return self.replace(data={**self.data, **changes})
 
     def config(self) -> dict:
-        """The recipe as plain JSON-able data: what the checkpoint key hashes (``init`` and
-        ``init_rename`` only when set, so recipes without them keep their keys)."""
+        """The recipe as plain JSON-able data: what the checkpoint key hashes (``init``,
+        ``init_rename``, ``init_skip`` and ``trainable`` only when set, so recipes without them
+        keep their keys)."""
         cfg = _plain(dataclasses.asdict(self))
         for name in ("init", "init_rename"):
             if not cfg[name]:
                 del cfg[name]
+        node = cfg
+        while isinstance(node, dict):   # at every level of init, since these came later
+            for name, unset in (("init_skip", []), ("trainable", None)):
+                if node.get(name, unset) == unset:
+                    node.pop(name, None)
+            node = node.get("init")
         return cfg
 
 
@@ -140,7 +150,22 @@ def load_data(spec: Mapping, split: str):
                                seed=spec.get("seed", 0), records=False)
     if "canvas" in spec:
         return canvas_data(spec, split)[0]
+    if "classes" in spec:
+        return class_data(spec, split)
     return data.load(spec["dataset"], split, subset=spec.get(f"{split}_size"), seed=spec.get("seed", 0))
+
+
+def class_data(spec: Mapping, split: str):
+    """The examples of ``spec["classes"]`` only, relabelled 0..k-1 (chapter 12's source task):
+    ``per_class`` labelled examples of each in the training split, the whole test split (or a
+    ``test_size`` sample). ``grey`` and ``size`` go to :func:`course_utils.data.load` (photos)."""
+    seed = spec.get("seed", 0)
+    kw = {k: spec[k] for k in ("grey", "size") if k in spec}
+    d = data.split_classes(data.load(spec["dataset"], split, seed=seed, **kw), spec["classes"])
+    if split == "train" and spec.get("per_class") is not None:
+        return data.label_budget(d, spec["per_class"], seed=seed)
+    size = spec.get(f"{split}_size")
+    return d if size is None else d.subset(size, seed=seed)
 
 
 def canvas_data(spec: Mapping, split: str):
@@ -172,6 +197,33 @@ def augmentation(spec: str | None):
 
 
 # --------------------------------------------------------------------------- train or load
+def build(recipe: Recipe):
+    """The recipe's network, untrained, with everything outside ``trainable`` frozen."""
+    model = models.build(recipe.model, **recipe.model_kw)
+    if recipe.trainable is not None:
+        models.transfer.freeze(model, recipe.trainable)
+    return model
+
+
+def initialise(model, recipe: Recipe, progress: bool = True):
+    """Copy the weights of ``recipe.init`` into ``model`` (trained or fetched first), as
+    :class:`Recipe` says; returns the names copied (none without an init)."""
+    if recipe.init is None:
+        return []
+    source = (pretrained.load(recipe.init.partition(":")[2]) if isinstance(recipe.init, str)
+              else train_or_load(recipe.init, progress=progress)[0])
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith(tuple(recipe.init_skip))}
+    return models.load_matching(model, state, recipe.init_rename)
+
+
+def start(recipe: Recipe, progress: bool = True):
+    """The network that training starts from: :func:`build`, then :func:`initialise`
+    (seed first, as :func:`train_or_load` does, for the same random draw)."""
+    model = build(recipe)
+    initialise(model, recipe, progress)
+    return model
+
+
 @timed("training")
 def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
                   force: bool | None = None, keep_divergence: bool = False):
@@ -189,14 +241,8 @@ def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
             if d is not None and want is not None and len(d) != want:
                 raise ValueError(f"the recipe asks for {want} {split} images, got {len(d)}")
 
-    def build():
-        return models.build(recipe.model, **recipe.model_kw)
-
     def run(model):
-        if recipe.init is not None:
-            source = (pretrained.load(recipe.init.partition(":")[2]) if isinstance(recipe.init, str)
-                      else train_or_load(recipe.init, progress=progress)[0])
-            models.load_matching(model, source.state_dict(), recipe.init_rename)
+        initialise(model, recipe, progress)
         tr = train if train is not None else load_data(recipe.data, "train")
         te = test if test is not None or recipe.data is None else load_data(recipe.data, "test")
         kw = dict(recipe.step_kw)
@@ -215,7 +261,7 @@ def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
                 raise
             return {"diverged": str(err)}
 
-    return cache.train_or_load(recipe.name, cfg, build, run, force=force)
+    return cache.train_or_load(recipe.name, cfg, lambda: build(recipe), run, force=force)
 
 
 # --------------------------------------------------------------------------- chapter 1 (and 3, 4)
@@ -387,3 +433,52 @@ def seg_encoder(encoder: str, fast: bool | None = None, seed: int = 0) -> Recipe
                   epochs=epochs, optimizer="adam", lr=2e-3, batch_size=64, warmup_epochs=0.5,
                   scheduler="cosine", seed=seed)
 
+
+
+# --------------------------------------------------------------------------- chapter 12
+TRANSFER_VARIANTS = ("scratch", "dropout + BatchNorm", "augmentation", "transfer (frozen)",
+                     "fine-tune last block")
+
+
+def transfer_source(dataset: str, classes, per_class: int, epochs: int, lr: float = 1e-3,
+                    seed: int = 0, **load_kw) -> Recipe:
+    """Chapter 12's source network: a :class:`~course_utils.models.transfer.SmallCNN` trained
+    with Adam in batches of 64 on ``per_class`` labelled images of each of ``classes``
+    (``load_kw``: ``grey``/``size`` for photos)."""
+    return Recipe("ch12-source", "smallcnn", model_kw={"num_classes": len(classes)},
+                  data={"dataset": dataset, "classes": [int(c) for c in classes], "per_class": per_class,
+                        "seed": seed, **load_kw},
+                  epochs=epochs, optimizer="adam", lr=lr, batch_size=64, seed=seed)
+
+
+def transfer(variant: str, source: Recipe, num_classes: int, epochs: int, batch_size: int,
+             lr: float = 1e-3, seed: int = 0, snapshot_epochs=()) -> Recipe:
+    """A chapter-12 network for few labels (data passed to :func:`train_or_load`), trained
+    with Adam: ``variant`` one of :data:`TRANSFER_VARIANTS`. The two transfers start from
+    ``source``'s trained weights with a new output layer, and train the head (frozen) or the
+    second block and the head (fine-tune)."""
+    if variant not in TRANSFER_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {list(TRANSFER_VARIANTS)}")
+    base = Recipe(f"ch12-{variant.replace(' ', '_')}", "smallcnn", model_kw={"num_classes": num_classes},
+                  epochs=epochs, optimizer="adam", lr=lr, batch_size=batch_size,
+                  snapshot_epochs=tuple(snapshot_epochs), seed=seed)
+    if variant == "dropout + BatchNorm":
+        return base.replace(model_kw={"num_classes": num_classes, "batchnorm": True, "dropout": 0.3})
+    if variant == "augmentation":
+        return base.replace(augment="default")
+    if variant == "scratch":
+        return base
+    trainable = ("head",) if variant == "transfer (frozen)" else ("block2", "head")
+    return base.replace(init=source, init_skip=(models.transfer.SmallCNN.OUTPUT + ".",), trainable=trainable)
+
+
+def resnet_transfer(imagenet: bool, fine_tune: bool, num_classes: int, size: int, epochs: int,
+                    batch_size: int, lr: float = 1e-3, seed: int = 0) -> Recipe:
+    """Chapter 12's ResNet-18 (:func:`~course_utils.models.transfer.resnet18_net`) with a new
+    ``fc``: ImageNet weights when ``imagenet`` (else random), ``fc`` trained, and ``layer4`` too
+    when ``fine_tune``; Adam on data passed to :func:`train_or_load`."""
+    init = {"init": "imagenet:resnet18", "init_rename": {"": "net."}, "init_skip": ("fc.",)} if imagenet else {}
+    return Recipe(f"ch12-resnet18-{'fine-tuned' if fine_tune else 'frozen'}", "resnet18-transfer",
+                  model_kw={"num_classes": num_classes, "size": size}, epochs=epochs, optimizer="adam",
+                  lr=lr, batch_size=batch_size, seed=seed,
+                  trainable=("net.fc", "net.layer4") if fine_tune else ("net.fc",), **init)

@@ -38,15 +38,12 @@
 # ```
 
 # %%
-import copy
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
 import course_utils as cu
-from course_utils.data import augment
 from course_utils.models import transfer
 from course_utils.embed import knn_accuracy, tsne
 from course_utils.explain.gradcam import GradCAM
@@ -145,40 +142,28 @@ cu.plots.image_grid(main_data.float(picks), [main_data.classes[int(main_data.lab
 # few hyperplanes in a space already organised by garment shape.
 
 # %%
-def source_config():
-    return {"classes": source_classes, "per_class": source_per_class, "epochs": source_epochs,
-            "lr": lr, "batch_size": 64, "seed": seed, "model": "SmallCNN"}
-
-
-source_net, source_hist = cu.cache.train_or_load(
-    "ch12-source", source_config(), lambda: transfer.SmallCNN(len(source_classes)),
-    lambda m: cu.train.fit(m, source, None, epochs=source_epochs, optimizer="adam", lr=lr,
-                           batch_size=64, seed=seed, desc="source"))
+source_recipe = cu.recipes.transfer_source(full_train.name, source_classes, source_per_class, source_epochs, lr=lr,
+                                           seed=seed, **({"grey": True, "size": 28} if chosen.real else {}))
+source_net, source_hist = cu.recipes.train_or_load(source_recipe, source)
 source_acc = cu.train.evaluate(source_net, cu.data.split_classes(full_test, source_classes))[1]
 print(f"source network: test accuracy {source_acc:.3f} on the five source classes")
 
 # %%
+def recipe(variant, epochs, batch_size, run_seed, snapshots=()):
+    """What ``variant`` trains: the transferred ones start from the source network's weights
+    with a new output layer, and freeze what they do not train."""
+    return cu.recipes.transfer(variant, source_recipe, 5, epochs, batch_size, lr=lr, seed=run_seed,
+                               snapshot_epochs=snapshots)
+
+
 def build(variant):
-    """A fresh network for ``variant``; transferred ones start from the source network."""
-    if variant == "scratch" or variant == "augmentation":
-        return transfer.SmallCNN(5)
-    if variant == "dropout + BatchNorm":
-        return transfer.SmallCNN(5, batchnorm=True, dropout=0.3)
-    model = transfer.new_head(copy.deepcopy(source_net).cpu(), 5)
-    transfer.freeze(model, ("head",) if variant == "transfer (frozen)" else ("block2", "head"))
-    return model
+    """An untrained network for ``variant``, frozen as it trains (weights still random)."""
+    return cu.recipes.build(recipe(variant, main_epochs, 25, seed))
 
 
 def run(variant, data, epochs, batch_size, run_seed, curves=False, snapshots=()):
-    cfg = {"variant": variant, "n": len(data), "budget_seed": run_seed, "epochs": epochs,
-           "batch_size": batch_size, "lr": lr, "source": source_config(), "curves": curves,
-           "snapshots": list(snapshots)}
-    return cu.cache.train_or_load(
-        f"ch12-{variant.replace(' ', '_')}", cfg, lambda: build(variant),
-        lambda m: cu.train.fit(m, data, curve_test if curves else None, epochs=epochs, optimizer="adam",
-                               lr=lr, batch_size=batch_size, seed=run_seed, snapshot_epochs=snapshots,
-                               transform=augment.default_augmentation() if variant == "augmentation" else None,
-                               desc=variant))
+    return cu.recipes.train_or_load(recipe(variant, epochs, batch_size, run_seed, snapshots), data,
+                                    curve_test if curves else None)
 
 
 variants = ["scratch", "dropout + BatchNorm", "augmentation", "transfer (frozen)", "fine-tune last block"]
@@ -229,7 +214,7 @@ import torch.nn.functional as F
 
 with torch.random.fork_rng(devices=[]):     # leave the chapter's random stream as it was
     torch.manual_seed(seed)
-    frozen = build("transfer (frozen)")        # the package: new_head + freeze, as above
+    frozen = cu.recipes.start(recipe("transfer (frozen)", main_epochs, 25, seed))  # source weights, new head, frozen
 x_t, y_t = main_data.float(slice(0, 25)), main_data.labels[:25]
 with torch.no_grad():
     phi = frozen.block2(frozen.block1(x_t)).flatten(1)    # fixed features, computed once
@@ -251,7 +236,8 @@ for t in range(1, 4):
 
 # %% [markdown]
 # The same three steps the way the remedies were trained: the whole frozen network, built
-# by the package (`transfer.new_head` and `transfer.freeze`), run forward on the images
+# by the package (`cu.recipes.start`: the source weights copied in but for a new output layer,
+# then `transfer.freeze`), run forward on the images
 # every step, with the optimiser the package builds (`cu.train.make_optimizer`), which is
 # PyTorch's `torch.optim.Adam`. The head must end where the cells left it, and every
 # frozen weight exactly where the source network had it.
@@ -313,9 +299,10 @@ plt.tight_layout()
 by_budget.round(3)
 
 # %% [markdown]
-# The fewer the labels, the more the source network's features are worth: with five images
-# per class the transferred network is well ahead; with more labels its margin shrinks to a
-# few points.
+# In full mode the frozen transfer is ahead of training from scratch at every budget, by two
+# to four points, and furthest ahead at five labels per class. Its margin does not shrink
+# steadily as labels are added, though, and three draws of the labelled images per budget
+# are too few to rank the budgets' margins: the values below are recorded, not asserted.
 #
 # ## What the features look like: t-SNE
 #
@@ -342,9 +329,10 @@ fig.suptitle(f"t-SNE of the hidden layer, {n_embed} test images");
 
 # %% [markdown]
 # Both embeddings set the trousers and the T-shirts apart and mix pullovers with coats. In full
-# mode (50 labels per class, 40 epochs) the two 10-NN accuracies in the titles are within a
-# point of each other: at this budget the from-scratch network's hidden layer is as well
-# organised as the transferred one's. The transfer's advantage shows at the smallest budgets.
+# mode (50 labels per class, 40 epochs) the two 10-NN accuracies in the titles differ by a few
+# points, the transferred network's map ahead. That difference comes from one draw of the
+# labelled images and one initialisation, and was not measured over seeds, so it is recorded
+# below rather than read as a ranking.
 #
 # ## Where the networks look, epoch by epoch: Grad-CAM
 #
@@ -382,8 +370,9 @@ fig.tight_layout()
 #
 # The classic recipe, and the course report's best network, is a ResNet-18
 # {cite}`he2016deep` pretrained on ImageNet {cite}`deng2009imagenet` with its last layer
-# (`fc`) replaced. `transfer.resnet18_transfer` builds it: grey images are repeated to three
-# channels, resized to 64×64 (32×32 in fast mode) and normalised with ImageNet's statistics.
+# (`fc`) replaced. Its recipe, `cu.recipes.resnet_transfer`, builds torchvision's ResNet-18
+# with a new `fc` (`transfer.resnet18_net`), copies the ImageNet weights into everything but `fc`
+# and freezes what does not train. Grey images are repeated to three channels, resized to 64×64 (32×32 in fast mode) and normalised with ImageNet's statistics.
 # We train it on the same labelled images as the remedies table, with the same optimiser and
 # epochs, two ways: **frozen** (the 512-dimensional features fixed, only the new linear `fc`
 # trained: a linear classifier on ImageNet features) and **fine-tuned** (`layer4`, the last
@@ -408,22 +397,14 @@ use_imagenet = pretrained.available("resnet18")
 if box:
     display(Markdown("> " + box.replace("\n\n", "\n>\n> ")))
 started = time.time()
-resnet_weights = "IMAGENET1K_V1" if use_imagenet else None
 resnet_tag = ("ImageNet" if box is None else "unverified file") if use_imagenet else "random"
 resnet_size = cu.config.pick(32, 64)
 resnet_rows, resnet_hist = [], {}
 for mode_name, last_block in [("frozen", False), ("fine-tuned", True)]:
     label = f"ResNet-18 ({resnet_tag}), {mode_name}"
-    resnet_cfg = {"variant": f"resnet18-{mode_name}", "weights": resnet_weights,
-                  "weights_sha256": pretrained.digest("resnet18") if use_imagenet else None,
-                  "n": len(main_data), "budget_seed": seed, "epochs": main_epochs, "batch_size": 25, "lr": lr,
-                  "size": resnet_size, "classes": target_classes}
-    resnet_model, resnet_hist[label] = cu.cache.train_or_load(
-        f"ch12-resnet18-{mode_name}", resnet_cfg,
-        lambda last_block=last_block: transfer.resnet18_transfer(5, weights=resnet_weights, size=resnet_size,
-                                                                  train_last_block=last_block)[0],
-        lambda m, label=label: cu.train.fit(m, main_data, None, epochs=main_epochs, optimizer="adam", lr=lr,
-                                            batch_size=25, seed=seed, desc=label))
+    resnet_recipe = cu.recipes.resnet_transfer(use_imagenet, last_block, 5, resnet_size, main_epochs, 25,
+                                               lr=lr, seed=seed)
+    resnet_model, resnet_hist[label] = cu.recipes.train_or_load(resnet_recipe, main_data)
     resnet_rows.append({"network": label, "train acc": resnet_hist[label].train_acc[-1],
                         "test acc": cu.train.evaluate(resnet_model, target_test)[1],
                         "trainable share": transfer.trainable_fraction(resnet_model)})
@@ -539,13 +520,13 @@ fig.tight_layout()
 # grey level of the image closely, whichever the remedy, as the report saw its little network
 # sort dogs by colour rather than by breed. The thumbnail maps let you check this by eye: are
 # neighbours alike in class, or only in grey level? The attributions are less clear-cut than
-# the report's pictures. Guided backprop puts more of its mass on the garment than the
-# garment's share of the image in every network but one, but which network keeps it there
-# best changes with the draw of the labelled images (the seed): in our runs the transferred
-# network was ahead for one draw and behind for another, so the table's ranking is not a
-# finding, and the same holds for the Grad-CAM shares. The exception is the dropout +
-# BatchNorm network, which in our fast-mode runs looked at the background about as much as at
-# the garment.
+# the report's pictures. In the full-mode run, guided backprop puts more of its mass on the
+# garment than the garment's share of the pixels (printed above the table) for the three
+# networks trained on the target images alone, and much less for the two transferred ones,
+# whose frozen source features respond to the edges just outside the garment (the figure).
+# Grad-CAM's shares lie closer together. These shares come from one draw of the labelled
+# images and were not measured over seeds, so they are recorded, not asserted, and the
+# table's ranking is not a finding.
 
 # %%
 cu.results.claim("pc1_brightness_corr_min", float(rem_table["|corr(PC 1, brightness)|"].min()), ">= 0.5", ">= 0.6",
@@ -561,16 +542,17 @@ for v in variants:
 # - With 50 labels per class the from-scratch CNN fits its training set perfectly and leaves a
 #   wide train–test gap (remedies table).
 # - On that budget and number of epochs neither classic remedy raises the test accuracy: in
-#   full mode both end a few points *below* training from scratch. Augmentation does close the
+#   full mode both end one to three points *below* training from scratch. Augmentation does close the
 #   gap (its training accuracy stays close to its test accuracy), so that network no longer
 #   overfits; it is under-trained for the harder, augmented task. Dropout with BatchNorm leaves
 #   the gap at least as wide as before. Whether either pays off with a longer schedule, this
 #   chapter does not measure.
-# - Transferred features help most where labels are scarcest: at the smallest budget the
-#   frozen transfer beats training from scratch by the margin recorded below, a larger margin
-#   than at any larger budget.
-# - At 50 labels per class the two hidden layers are about equally well organised (t-SNE 10-NN
-#   accuracies within a point or two of each other; the difference is recorded below). In
+# - Transferred features help at every budget, by two to four points in full mode, and most at
+#   the smallest budget (the margin recorded below). That the smallest budget gains most held
+#   in full mode by under a point, from three draws per budget: recorded, not asserted.
+# - At 50 labels per class the transferred network's hidden layer is a little better
+#   organised in t-SNE (10-NN accuracies a few points apart, from one draw; the difference is
+#   recorded below). In
 #   Grad-CAM both networks settle on parts rather than whole garments: outlines for the
 #   from-scratch network, parts such as the collar of the coat and the legs of the trousers
 #   for the transferred one.
@@ -578,8 +560,10 @@ for v in variants:
 # %%
 smallest = min(budgets)
 gain = by_budget.loc[smallest, "transfer (frozen)"] - by_budget.loc[smallest, "scratch"]
-# full mode, seed 0 only (2026-12-04): gain 0.0515, |10-NN difference| 0.014; neither bound has been
-# measured over seeds, so in full mode they are recorded, not asserted
+# full mode, seed 0 (2026-12-04), two runs that differ only in the random start of the new output
+# layer: gain 0.0515 and 0.0415, 10-NN difference 0.014 and 0.034 (in magnitude); the gain minus
+# the largest other budget's +0.0046 in the second. Neither bound has been measured over seeds,
+# so in full mode both are recorded, not asserted
 cu.results.claim("transfer_gain_smallest_budget", float(gain), ">= 0.05", None, measured=fast,
                  note=f"{smallest} labels per class, mean over seeds {list(sweep_seeds)}")
 cu.results.record("scratch_acc_smallest_budget", float(by_budget.loc[smallest, "scratch"]))
@@ -591,9 +575,9 @@ for v in ("dropout + BatchNorm", "augmentation"):
                      float(remedies.loc["scratch", "test acc"] - remedies.loc[v, "test acc"]), "> 0", None)
 gains = by_budget["transfer (frozen)"] - by_budget["scratch"]
 cu.results.claim("transfer_gain_smallest_minus_largest_other", float(gain - gains.drop(smallest).max()),
-                 "> 0", None)
-cu.results.claim("tsne_knn_abs_difference", abs(float(knn["transfer (frozen)"] - knn["scratch"])),
-                 "<= 0.01", None, measured=fast, note="within a point or two")
+                 "> 0", None, measured=fast)
+cu.results.record("tsne_knn_transfer_minus_scratch", float(knn["transfer (frozen)"] - knn["scratch"]),
+                  note="one draw of the labelled images; not measured over seeds")
 for v in variants:
     cu.results.record(f"test_acc[{v}]", float(remedies.loc[v, "test acc"]))
 cu.results.record("source_test_acc", float(source_acc))

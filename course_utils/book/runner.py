@@ -215,8 +215,18 @@ def cell_timeout() -> int:
     return int(config.settings().cell_timeout or CELL_TIMEOUT)
 
 
-def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None) -> dict:
+def kernel_threads(jobs: int) -> int | None:
+    """Threads for each kernel when ``jobs`` run at once: the machine's cores shared out (at
+    least 1), so that two kernels do not each start a thread per core; None for one job
+    (torch's own default). An ``OMP_NUM_THREADS`` already set wins."""
+    return None if jobs <= 1 else max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None,
+                threads: int | None = None) -> dict:
     env = dict(os.environ, COURSE_FAST="1" if fast else "0")
+    if threads is not None:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
     # a cell that outlives its time dumps every thread's stack to ``stacks`` (course_utils.watchdog)
     env["COURSE_CELL_TIMEOUT"] = str(cell_timeout())
     if stacks is not None:
@@ -231,7 +241,8 @@ def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None) ->
     return env
 
 
-def _execute(path: str, out: str, params: dict, fast: bool, results: str | None = None) -> dict:
+def _execute(path: str, out: str, params: dict, fast: bool, results: str | None = None,
+             threads: int | None = None) -> dict:
     """Run one notebook into ``out`` (written under a temporary name and renamed when the run
     ends, so an interrupted run leaves no executed notebook); ``results`` redirects its metrics."""
     import logging
@@ -251,7 +262,7 @@ def _execute(path: str, out: str, params: dict, fast: bool, results: str | None 
     try:
         if _stop.is_set():
             raise RuntimeError("not started: the run was interrupted")
-        env = _kernel_env(fast, Path(results) if results else None, stacks)
+        env = _kernel_env(fast, Path(results) if results else None, stacks, threads)
         km_class = _kernel_manager(env, str(NOTEBOOK_DIR))
         pm.execute_notebook(path, str(partial), parameters=dict(params, fast=fast), kernel_name="python3",
                             kernel_manager_class=km_class, progress_bar=False, log_output=False,
@@ -369,7 +380,7 @@ def run(names: list[str] | None = None, fast: bool = False, params: dict | None 
         for _, _, args in tasks:
             Path(args[1]).parent.mkdir(parents=True, exist_ok=True)
         with _signals_stop_the_run(), ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_execute, *args) for _, _, args in tasks]
+            futures = [pool.submit(_execute, *args, threads=kernel_threads(jobs)) for _, _, args in tasks]
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.2)
         rows = [f.result() for f in futures]

@@ -17,6 +17,7 @@ FACTORIES = {
     "gapnet": localizer.GAPNet, "gapresnet": localizer.GAPResNet,
     "fcn": fcn.build_fcn, "unet": fcn.build_unet,
     "encoder-classifier": fcn.EncoderClassifier, "vae": vae.build, "smallcnn": transfer.SmallCNN,
+    "resnet18-transfer": transfer.resnet18_net,
 }
 
 

@@ -18,8 +18,6 @@ import torch.nn.functional as F
 from . import pretrained
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD
 
-# --------------------------------------------------------------------------- data
-
 
 # --------------------------------------------------------------------------- model
 class SmallCNN(nn.Module):
@@ -27,7 +25,10 @@ class SmallCNN(nn.Module):
     (chapter 12). ``batchnorm`` adds BatchNorm after every convolution, ``dropout`` adds
     dropout after each block and before each linear layer. For 28x28 inputs the blocks give
     32 maps of 14x14 and 64 maps of 7x7; ``features(x)`` is the head's 128-d hidden layer.
+    ``OUTPUT`` is the name of the last linear layer (the one transfer replaces).
     """
+
+    OUTPUT = "head.5"
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (32, 32, 64, 64),
                  hidden: int = 128, batchnorm: bool = False, dropout: float = 0.0, size: int = 28):
@@ -67,18 +68,6 @@ class SmallCNN(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"SmallCNN expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return self.head(self.block2(self.block1(x)))
-
-
-def new_head(model: SmallCNN, num_classes: int, reinit_hidden: bool = False) -> SmallCNN:
-    """Replace the last linear layer of ``model`` (in place) by a fresh one with
-    ``num_classes`` outputs; ``reinit_hidden`` also re-initialises the hidden layer
-    (chapter 12)."""
-    last = model.head[-1]
-    model.head[-1] = nn.Linear(last.in_features, num_classes)
-    if reinit_hidden:
-        model.head[2].reset_parameters()
-    model.num_classes = num_classes
-    return model
 
 
 # --------------------------------------------------------------------------- freezing
@@ -138,9 +127,6 @@ def trainable_fraction(model: nn.Module) -> float:
     return sum(p.numel() for p in model.parameters() if p.requires_grad) / max(total, 1)
 
 
-# --------------------------------------------------------------------------- augmentation
-
-
 # --------------------------------------------------------------------------- ResNet-18
 class ResNetTransfer(nn.Module):
     """torchvision's ResNet-18 for small grey images (chapter 12): ``prep`` repeats the grey
@@ -166,6 +152,16 @@ class ResNetTransfer(nn.Module):
         return self.net(self.prep(x))
 
 
+def resnet18_net(num_classes: int, size: int = 64) -> ResNetTransfer:
+    """A randomly initialised ResNet-18 with a ``num_classes``-way ``fc``, nothing frozen
+    (what a recipe builds before copying the ImageNet weights in) (chapter 12)."""
+    from torchvision.models import resnet18
+
+    net = resnet18(weights=None)
+    net.fc = nn.Linear(net.fc.in_features, num_classes)
+    return ResNetTransfer(net, size=size)
+
+
 def resnet18_transfer(num_classes: int, weights=None, size: int = 64, train_last_block: bool = False,
                       download: bool = False) -> tuple[ResNetTransfer, str]:
     """ResNet-18 with a new ``fc`` for ``num_classes`` and everything else frozen (chapter 12).
@@ -176,17 +172,15 @@ def resnet18_transfer(num_classes: int, weights=None, size: int = 64, train_last
     is randomly initialised. Returns the model and a sentence saying which weights it holds.
     ``train_last_block`` also leaves ``layer4`` trainable (fine-tuning).
     """
-    from torchvision.models import resnet18
-
     if weights is None:
-        net = resnet18(weights=None)
+        model = resnet18_net(num_classes, size)
         note = "ResNet-18 with RANDOM weights (no pretrained weights were asked for)."
     elif weights == "IMAGENET1K_V1":
         net = pretrained.load("resnet18", download=download)
+        net.fc = nn.Linear(net.fc.in_features, num_classes)
+        model = ResNetTransfer(net, size=size)
         note = f"ResNet-18 with the ImageNet weights IMAGENET1K_V1 from {pretrained.path('resnet18')}."
     else:
         raise ValueError(f"weights must be None (random) or 'IMAGENET1K_V1', got {weights!r}")
-    net.fc = nn.Linear(net.fc.in_features, num_classes)
-    model = ResNetTransfer(net, size=size)
     freeze(model, trainable=("net.fc", "net.layer4") if train_last_block else ("net.fc",))
     return model, note

@@ -1,7 +1,7 @@
 """The book test: run every chapter in fast mode through the batch runner, build the book, and
 open each chapter page in headless Chromium (title present, no error cells, every figure an
 image that loaded), and check every internal link and anchor of the built site
-(pytest-check-links). Run after the notebook tests so the trained models come from the cache."""
+(pytest-check-links). ``COURSE_JOBS`` chapters run at a time (default 1)."""
 from __future__ import annotations
 
 import functools
@@ -45,7 +45,8 @@ def _browser():
 @pytest.fixture(scope="module")
 def built_book():
     env = dict(os.environ, COURSE_FAST="1")
-    run = subprocess.run([sys.executable, "-m", "course_utils", "run", "--fast"], env=env,
+    jobs = os.environ.get("COURSE_JOBS") or "1"
+    run = subprocess.run([sys.executable, "-m", "course_utils", "run", "--fast", "-j", jobs], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, f"batch run failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     build = subprocess.run([sys.executable, "-m", "course_utils", "book"], env=env,

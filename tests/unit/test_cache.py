@@ -8,6 +8,10 @@ from course_utils import cache
 from course_utils.train import History
 
 
+def files(folder):
+    """The cache folder's files but the checkpoint locks (:func:`cache.exclusive`)."""
+    return [p for p in folder.iterdir() if not p.name.endswith(".lock")]
+
 def build():
     torch.manual_seed(0)
     return nn.Linear(3, 2)
@@ -124,7 +128,7 @@ def test_failed_run_saves_nothing(tmp_course, failure):
     path = cache.checkpoint_path("lin", {"x": 1})
     with pytest.raises((RuntimeError, FloatingPointError)):
         cache.train_or_load("lin", {"x": 1}, build, bad)
-    assert not path.parent.exists() or not list(path.parent.iterdir())
+    assert not path.parent.exists() or not files(path.parent)
     calls = []
     cache.train_or_load("lin", {"x": 1}, build, counting(calls))
     assert calls == [1]
@@ -162,11 +166,56 @@ def test_run_killed_while_saving_leaves_no_checkpoint(tmp_course):
         child.kill()
         child.wait()
     path = cache.checkpoint_path("lin", {"x": 1})
-    left = [p.name for p in path.parent.iterdir()]
+    left = [p.name for p in files(path.parent)]
     assert not path.exists() and len(left) == 1 and left[0].endswith(".tmp")  # its half file
     calls = []
     cache.train_or_load("lin", {"x": 1}, build, counting(calls))
     assert calls == [1] and path.exists()
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # the dead run's temp is gone
+    assert [p.name for p in files(path.parent)] == [path.name]  # the dead run's temp is gone
     cache.train_or_load("lin", {"x": 1}, build, counting(calls))
     assert calls == [1]
+
+
+LOCK_SCRIPT = """
+import sys, time, torch
+from pathlib import Path
+from course_utils import cache
+def train(model):
+    Path(sys.argv[1]).open("a").write("trained\\n")
+    for _ in range(600):                      # hold the lock until the test releases it
+        if Path(sys.argv[2]).exists():
+            break
+        time.sleep(0.1)
+    return {"loss": [0.0]}
+cache.train_or_load("locked", {"seed": 0}, lambda: torch.nn.Linear(2, 2), train)
+print("done", flush=True)
+"""
+
+
+def test_two_processes_train_a_checkpoint_once(tmp_path):
+    """Two processes that want the same checkpoint at once: one trains, the other waits for it
+    (and says so), then loads it."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    log, release = tmp_path / "trained.txt", tmp_path / "release"
+    env = dict(os.environ, COURSE_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", LOCK_SCRIPT, str(log), str(release)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    first = start()
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline:   # the first holds the lock
+        time.sleep(0.1)
+    second = start()
+    said = second.stdout.readline()                          # blocks until it waits (or ends)
+    release.touch()
+    outs = [first.communicate(timeout=120)[0], said + second.communicate(timeout=120)[0]]
+    assert [first.returncode, second.returncode] == [0, 0], outs
+    assert log.read_text().splitlines() == ["trained"], outs
+    assert said.startswith("waiting for another process") and "done" in outs[1], outs

@@ -15,7 +15,8 @@ CHANGED = {"name": "toy2", "model": "mynet", "model_kw": {"num_classes": 5},
            "epochs": 3, "optimizer": "adam", "lr": 0.5, "momentum": 0.5, "weight_decay": 1e-4,
            "batch_size": 7, "warmup_epochs": 0.5, "scheduler": "cosine", "max_grad_norm": 1.0,
            "augment": "hflip", "step": "vae", "step_kw": {"beta": 2.0}, "snapshot_epochs": (0, 1),
-           "seed": 3, "init": BASE.replace(name="start"), "init_rename": {"a.": "b."}}
+           "seed": 3, "init": BASE.replace(name="start"), "init_rename": {"a.": "b."},
+           "init_skip": ("fc.",), "trainable": ("head",)}
 
 
 def key(recipe, **kw):
@@ -128,3 +129,60 @@ def test_scene_specs_load_compact_scenes_and_key_the_recipe():
     base = recipes.fcn("vgg", "unet", ref, epochs=1, data=spec)
     bigger = recipes.fcn("vgg", "unet", ref, epochs=1, data={**spec, "train_size": 24})
     assert recipes.key_config(base) != recipes.key_config(bigger)
+
+
+def test_older_recipes_keep_their_keys_when_fields_are_added():
+    """Fields added later (``init_skip``, ``trainable``) join a key only when set, at every
+    level of ``init``: the checkpoints of recipes that do not use them stay valid."""
+    nested = BASE.replace(init=BASE.replace(name="start"))
+    for cfg in (BASE.config(), nested.config(), nested.config()["init"]):
+        assert "init_skip" not in cfg and "trainable" not in cfg
+    assert nested.replace(trainable=("head",)).config()["trainable"] == ["head"]
+
+
+def test_class_specs_load_a_label_budget_of_some_classes():
+    from course_utils import data as cud
+    spec = {"dataset": "fashion-mnist", "classes": [5, 7], "per_class": 6, "seed": 1}
+    tr, te = recipes.load_data(spec, "train"), recipes.load_data(spec, "test")
+    ref = cud.label_budget(cud.split_classes(cud.load("fashion-mnist", "train"), [5, 7]), 6, seed=1)
+    assert torch.equal(tr.images, ref.images) and torch.equal(tr.labels, ref.labels)
+    assert tr.classes == ["Sandal", "Sneaker"] and torch.bincount(tr.labels).tolist() == [6, 6]
+    assert len(te) == 2000 and set(te.labels.tolist()) == {0, 1}
+
+
+def test_transfer_recipes_copy_all_but_the_output_layer_and_freeze(tmp_path, monkeypatch):
+    """Chapter 12's transferred network starts from the source's weights except its new
+    output layer, and only its head trains: the blocks stay bit-identical."""
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(recipes, "load_data", lambda spec, split: data(24 if split == "train" else 8))
+    source = recipes.transfer_source("toy", range(10), 2, epochs=1).replace(model_kw={"num_classes": 10})
+    frozen = recipes.transfer("transfer (frozen)", source, 10, epochs=1, batch_size=8)
+    src, _ = recipes.train_or_load(source, progress=False)
+    start = recipes.start(frozen, progress=False)
+    for name, w in src.state_dict().items():
+        same = torch.equal(start.state_dict()[name], w)
+        assert same != name.startswith("head.5."), name
+    trained, _ = recipes.train_or_load(frozen, data(), progress=False)
+    for name, w in src.state_dict().items():
+        moved = not torch.equal(trained.state_dict()[name], w)
+        assert moved == name.startswith("head."), name
+    tuned = recipes.transfer("fine-tune last block", source, 10, epochs=1, batch_size=8)
+    assert [n for n, p in recipes.build(tuned).named_parameters() if p.requires_grad][0].startswith("block2.")
+    with pytest.raises(ValueError, match="unknown variant"):
+        recipes.transfer("frozen", source, 10, epochs=1, batch_size=8)
+
+
+def test_resnet_recipe_copies_imagenet_weights_but_fc(monkeypatch):
+    from torchvision.models import resnet18
+
+    from course_utils.models import pretrained, transfer
+    torch.manual_seed(1)
+    net = resnet18(weights=None)
+    monkeypatch.setattr(pretrained, "load", lambda name: net)
+    recipe = recipes.resnet_transfer(True, False, 5, size=32, epochs=1, batch_size=4)
+    model = recipes.start(recipe, progress=False)
+    assert isinstance(model, transfer.ResNetTransfer) and model.net.fc.out_features == 5
+    assert torch.equal(model.net.conv1.weight, net.conv1.weight)
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["net.fc.weight", "net.fc.bias"]
+    assert "init" not in recipes.resnet_transfer(False, True, 5, 32, 1, 4).config()

@@ -221,3 +221,14 @@ def test_phase_timers_count_the_outer_phase_only():
             pass
     timing.reset()
     assert sum(timing.totals().values()) == 0.0
+
+
+def test_kernels_share_the_cores_when_chapters_run_at_once(monkeypatch):
+    rn = runner
+    monkeypatch.setattr(rn.os, "cpu_count", lambda: 2)
+    assert rn.kernel_threads(1) is None and rn.kernel_threads(2) == 1 and rn.kernel_threads(3) == 1
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert rn._kernel_env(True, None, threads=1)["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in rn._kernel_env(True, None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")                 # the caller's own setting wins
+    assert rn._kernel_env(True, None, threads=1)["OMP_NUM_THREADS"] == "2"

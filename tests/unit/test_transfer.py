@@ -59,8 +59,8 @@ def test_unfreeze_and_bad_name():
         transfer.freeze(model, ("classifier",))
 
 
-def test_new_head_and_features():
-    model = transfer.new_head(transfer.SmallCNN(5), 3)
+def test_smallcnn_shapes_and_features():
+    model = transfer.SmallCNN(3)
     x = torch.rand(2, 1, 28, 28)
     assert model(x).shape == (2, 3) and model.features(x).shape == (2, 128)
     assert isinstance(model.last_conv_relu, torch.nn.ReLU)
