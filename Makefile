@@ -5,6 +5,7 @@
 VENV ?= .venv
 FAST ?= 0
 JOBS ?= 1
+TEST_JOBS ?= 2
 PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
 FASTFLAG = $(if $(filter 1 true yes,$(FAST)),--fast,)
@@ -38,9 +39,9 @@ lint: env
 	$(VENV)/bin/ruff check .
 
 # the book test executes every chapter once (fast mode, every claim checked) through the batch
-# runner, JOBS at a time; `make test-notebooks` runs them cell by cell under nbval instead
+# runner, TEST_JOBS at a time; `make test-notebooks` runs them cell by cell under nbval instead
 test: env data check-pairs
-	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) COURSE_JOBS=$(JOBS) $(PY) -m pytest tests/unit tests/book \
+	COURSE_FAST=1 COURSE_CELL_TIMEOUT=$(CELL_TIMEOUT) COURSE_JOBS=$(TEST_JOBS) $(PY) -m pytest tests/unit tests/book \
 	  -p no:cacheprovider
 
 test-notebooks: env data

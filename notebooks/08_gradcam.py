@@ -242,8 +242,7 @@ g = torch.Generator().manual_seed(seed)
 maps = {
     "Grad-CAM": GradCAM(net, layer)(xx, tt),
     "Guided Grad-CAM": GuidedGradCAM(net, layer)(xx, tt).abs().sum(1),
-    "Integrated Gradients": IntegratedGradients(net)(xx, tt, baseline="black", n_steps=ig_steps,
-                                                     internal_batch_size=512).abs().sum(1),
+    "Integrated Gradients": IntegratedGradients(net)(xx, tt, baseline="black", n_steps=ig_steps).abs().sum(1),
     "occlusion": occlusion_heatmap(net, xx, tt, window=occlusion_window,
                                    stride=occlusion_window // 2),
     "random map": torch.rand(xx.shape[0], 56, 56, generator=g),

@@ -253,7 +253,7 @@ ig = IntegratedGradients(net)
 gaps = {m: [] for m in METHODS}
 for m in METHODS:
     for n in step_grid:
-        _, gap = ig(xs, ts, baseline="black", n_steps=n, method=m, internal_batch_size=1024, return_gap=True)
+        _, gap = ig(xs, ts, baseline="black", n_steps=n, method=m, return_gap=True)
         gaps[m].append(float((gap.abs() / change).mean()))
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 for m in METHODS:
@@ -332,7 +332,7 @@ baselines = {"black": "black", "blurred": "blur", "uniform noise": make_baseline
                                                       for k in range(random_baselines)]}
 attrs, base_gaps = {}, {}
 for name, b in baselines.items():
-    a, gap = ig(xb, tb, baseline=b, n_steps=n_steps, internal_batch_size=1024, return_gap=True)
+    a, gap = ig(xb, tb, baseline=b, n_steps=n_steps, return_gap=True)
     attrs[name], base_gaps[name] = a[:, 0].cpu(), gap.abs().max().item()
 fig, axes = plt.subplots(len(show), len(attrs) + 1, figsize=(2 * (len(attrs) + 1), 2.1 * len(show)))
 for r in range(len(show)):
@@ -416,7 +416,7 @@ for name, model in noisy_nets.items():
     with torch.no_grad():
         top = model(noisy_in).argmax(1)
     noisy_attr, noisy_gap = IntegratedGradients(model)(noisy_in, top, baseline=noisy_base, n_steps=noisy_steps,
-                                                       internal_batch_size=8 if use_imagenet else 1024,
+                                                       internal_batch_size=8 if use_imagenet else 64,
                                                        return_gap=True)
     with torch.no_grad():
         noisy_moved = (model(noisy_in) - model(noisy_base if use_imagenet else torch.zeros_like(noisy_in)))
@@ -478,7 +478,7 @@ xc, tc = x_all[pick], test.labels[pick].to(device)
 blurred = make_baseline(xc, "blur")
 g = torch.Generator().manual_seed(seed)
 rank_maps = {
-    "Integrated Gradients": ig(xc, tc, baseline="black", n_steps=32, internal_batch_size=1024).sum(1),
+    "Integrated Gradients": ig(xc, tc, baseline="black", n_steps=32).sum(1),
     "Grad-CAM": GradCAM(net, GAPNet.cam_layer)(xc, tc),
     "occlusion": occlusion_heatmap(net, xc, tc, window=14, stride=7),
     "random": torch.rand(len(xc), 56, 56, generator=g),

@@ -19,7 +19,17 @@ from ..features import module_name
 from ..timing import timed
 
 # check_input, target_scores, layer_forward and Target live in common; re-exported here
-from .common import Target, check_batch, check_input, explaining, find_layer, layer_forward, target_scores  # noqa: F401
+from .common import (  # noqa: F401
+    CHUNK,
+    Target,
+    check_batch,
+    check_input,
+    chunked,
+    explaining,
+    find_layer,
+    layer_forward,
+    target_scores,
+)
 
 EPS = 1e-7  # as pytorch-grad-cam: x / (max + eps)
 RESIZE_MODES = ("bilinear", "nearest", "nearest-exact", "bicubic", "area")
@@ -73,12 +83,18 @@ class GradCAM:
 
     @timed("attribution")
     def __call__(self, x: torch.Tensor, target: Target = None, upsample: bool = True,
-                 normalize: bool = True, relu: bool = True, mode: str = "bilinear") -> torch.Tensor:
+                 normalize: bool = True, relu: bool = True, mode: str = "bilinear",
+                 batch_size: int | None = CHUNK) -> torch.Tensor:
         """Grad-CAM maps, (N, H, W) when ``upsample`` else (N, h, w) at the layer's size.
 
         With ``normalize`` each map is min-max scaled to [0, 1]; with ``upsample`` as well the
-        order is pytorch-grad-cam's: ReLU, normalise, resize, ReLU, normalise.
+        order is pytorch-grad-cam's: ReLU, normalise, resize, ReLU, normalise. Examples go
+        through the model ``batch_size`` at a time (:func:`~.common.chunked`).
         """
+        x = check_batch(x, "GradCAM", model=self.model)
+        return chunked(lambda xs, ts: self._maps(xs, ts, upsample, normalize, relu, mode), x, target, batch_size)
+
+    def _maps(self, x, target, upsample, normalize, relu, mode):
         acts, grads, _ = self.maps_and_grads(x, target)
         weights = grads.mean(dim=(2, 3), keepdim=True)          # alpha_k
         cam = (weights * acts).sum(1)                           # sum_k alpha_k A^k

@@ -12,17 +12,22 @@ import torch
 import torch.nn as nn
 
 from ..timing import timed
-from .common import Target, check_batch, explaining, run_model, target_scores
+from .common import CHUNK, Target, check_batch, chunked, explaining, run_model, target_scores
 from .gradcam import GradCAM, resize
 
 
 @timed("attribution")
 def input_gradient(model: nn.Module, x: torch.Tensor, target: Target = None,
-                   rule: str | None = None) -> torch.Tensor:
+                   rule: str | None = None, batch_size: int | None = CHUNK) -> torch.Tensor:
     """d score / d input, shape of ``x`` (chapters 6, 8, 9). ``rule``: ``None`` (the plain
     gradient, "saliency"), ``"guided"`` (guided backprop) or ``"deconv"`` (deconvnet).
-    Works with in-place ReLUs; the model is restored exactly afterwards."""
+    Works with in-place ReLUs; the model is restored exactly afterwards. Examples go through
+    the model ``batch_size`` at a time (:func:`~.common.chunked`)."""
     x = check_batch(x, "input_gradient", model=model)
+    return chunked(lambda xs, ts: _input_gradient(model, xs, ts, rule), x, target, batch_size)
+
+
+def _input_gradient(model, x, target, rule):
     with explaining(model, rule):
         x = x.detach().clone().requires_grad_(True)
         scores = target_scores(run_model(model, x), target)

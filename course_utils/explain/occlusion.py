@@ -68,7 +68,7 @@ def _outputs(model: nn.Module, score: str, layer):
 @timed("attribution")
 def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
                     baseline: float = 0.0, score: str = "logit", layer=None,
-                    batch_size: int = 256):
+                    batch_size: int = 64):
     """Scores of the clean images (N,) and of every occluded copy (N, positions), with the
     window positions (top, left): the raw material of :func:`occlusion` and the map Zeiler &
     Fergus plot ("probability of the true class as the grey square moves") (chapter 6).
@@ -103,7 +103,7 @@ def occluded_scores(model: nn.Module, x: torch.Tensor, target, window=8, stride=
 
 def occlusion(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
               baseline: float = 0.0, score: str = "logit", layer=None,
-              batch_size: int = 256) -> torch.Tensor:
+              batch_size: int = 64) -> torch.Tensor:
     """Occlusion map (N, C, H, W) of ``model`` for images ``x`` (N, C, H, W) (chapter 6).
 
     ``target`` is one index or one per image: a class (``score`` = ``"logit"``, ``"prob"`` or
@@ -130,7 +130,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
 
 def occlusion_heatmap(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
                       baseline: float = 0.0, score: str = "logit", layer=None,
-                      batch_size: int = 256) -> torch.Tensor:
+                      batch_size: int = 64) -> torch.Tensor:
     """Per-pixel occlusion heat map (N, H, W): :func:`occlusion` with the channels merged
     (they are equal, as the window spans them all) (chapters 6 and 8)."""
     return occlusion(model, x, target, window, stride, baseline, score, layer, batch_size)[:, 0]
@@ -138,7 +138,7 @@ def occlusion_heatmap(model: nn.Module, x: torch.Tensor, target, window=8, strid
 
 def occlusion_grid(model: nn.Module, x: torch.Tensor, target, window=8, stride=4,
                    baseline: float = 0.0, score: str = "logit", layer=None,
-                   batch_size: int = 256) -> torch.Tensor:
+                   batch_size: int = 64) -> torch.Tensor:
     """The score with the window at each position, as a (N, rows, cols) grid (chapter 6)."""
     _, occluded, positions = occluded_scores(model, x, target, window, stride, baseline,
                                              score, layer, batch_size)

@@ -258,3 +258,25 @@ def test_bad_options(net, case):
     with pytest.raises(kind) as excinfo:
         call_(net)
     clear_error(excinfo, word)
+
+
+def test_chunked_attribution_equals_one_pass():
+    """Grad-CAM and guided backprop in chunks of examples (the default, for speed on CPU) give
+    what one pass over the whole batch gives; callable targets are not chunked."""
+    from course_utils.explain.common import chunked
+    from course_utils.explain.guided import input_gradient
+    from course_utils.models import transfer
+
+    torch.manual_seed(0)
+    net = transfer.SmallCNN(5).eval()
+    x, t = torch.rand(70, 1, 28, 28), torch.randint(0, 5, (70,))
+    cam = GradCAM(net, net.last_conv_relu)
+    for target in (t, t.tolist(), 3, None):
+        torch.testing.assert_close(cam(x, target, batch_size=16), cam(x, target, batch_size=None), atol=1e-6, rtol=0)
+        torch.testing.assert_close(input_gradient(net, x, target, "guided", batch_size=16),
+                                   input_gradient(net, x, target, "guided", batch_size=None), atol=1e-7, rtol=0)
+    sizes = []
+    chunked(lambda xs, ts: sizes.append(len(xs)) or xs, x, lambda out: out[:, 0], batch_size=16)
+    assert sizes == [70]
+    with pytest.raises(ValueError, match="entries for 70 examples"):
+        chunked(lambda xs, ts: xs, x, t[:5], batch_size=16)
