@@ -149,7 +149,7 @@ def target_scores(output: torch.Tensor, target: Target) -> torch.Tensor:
 
 
 # CPU attribution runs 2-3 times faster in chunks of 64 images than thousands at once, with the
-# same result (benchmarks/attribution_batch.py)
+# same result (benchmarks/batch_size_cpu.py)
 CHUNK = 64
 
 

@@ -109,7 +109,7 @@ class IntegratedGradients:
     several random baselines). ``internal_batch_size`` caps how many path points go through
     the model at once (None: all at once); the result does not depend on it, the speed does:
     on CPU, chunks of 64 ran 2-3 times faster than 1,024 or all at once
-    (``benchmarks/attribution_batch.py``).
+    (``benchmarks/batch_size_cpu.py``).
     """
 
     def __init__(self, model: nn.Module):
