@@ -434,7 +434,6 @@ def seg_encoder(encoder: str, fast: bool | None = None, seed: int = 0) -> Recipe
                   scheduler="cosine", seed=seed)
 
 
-
 # --------------------------------------------------------------------------- chapter 12
 TRANSFER_VARIANTS = ("scratch", "dropout + BatchNorm", "augmentation", "transfer (frozen)",
                      "fine-tune last block")
