@@ -4,7 +4,9 @@
 #   make lab    JupyterLab on the notebooks, with the project's kernel
 VENV ?= .venv
 FAST ?= 0
-JOBS ?= 1
+# chapters run at once: 2 in fast mode (its kernels share the cores), 1 in full mode, where each
+# chapter's time is measured on its own
+JOBS ?= $(if $(filter 1 true yes,$(FAST)),2,1)
 TEST_JOBS ?= 2
 PY = $(VENV)/bin/python
 CELL_TIMEOUT ?= 300
