@@ -271,8 +271,11 @@ def test_chunked_attribution_equals_one_pass():
     net = transfer.SmallCNN(5).eval()
     x, t = torch.rand(70, 1, 28, 28), torch.randint(0, 5, (70,))
     cam = GradCAM(net, net.last_conv_relu)
+    # tolerances: max |chunked - one pass| over seeds 0-5 and targets, measured 2026-12-04: 0 at
+    # 1 thread; at 2 threads 7.2e-7 (Grad-CAM, maps in [0, 1]) and 2.3e-10 (guided, values up to
+    # 1e-3), on the default kernels 1.3e-6 and 2.3e-10: bounds 1e-5 and 1e-7 sit outside both
     for target in (t, t.tolist(), 3, None):
-        torch.testing.assert_close(cam(x, target, batch_size=16), cam(x, target, batch_size=None), atol=1e-6, rtol=0)
+        torch.testing.assert_close(cam(x, target, batch_size=16), cam(x, target, batch_size=None), atol=1e-5, rtol=0)
         torch.testing.assert_close(input_gradient(net, x, target, "guided", batch_size=16),
                                    input_gradient(net, x, target, "guided", batch_size=None), atol=1e-7, rtol=0)
     sizes = []
