@@ -299,8 +299,8 @@ plt.tight_layout()
 by_budget.round(3)
 
 # %% [markdown]
-# In full mode the frozen transfer is ahead of training from scratch at every budget, by two
-# to four points, and furthest ahead at five labels per class. Its margin does not shrink
+# In full mode the frozen transfer is ahead of training from scratch at every budget, by 1.8
+# to 4.2 points, and furthest ahead at five labels per class. Its margin does not shrink
 # steadily as labels are added, though, and three draws of the labelled images per budget
 # are too few to rank the budgets' margins: the values below are recorded, not asserted.
 #
@@ -547,7 +547,7 @@ for v in variants:
 #   overfits; it is under-trained for the harder, augmented task. Dropout with BatchNorm leaves
 #   the gap at least as wide as before. Whether either pays off with a longer schedule, this
 #   chapter does not measure.
-# - Transferred features help at every budget, by two to four points in full mode, and most at
+# - Transferred features help at every budget, by 1.8 to 4.2 points in full mode, and most at
 #   the smallest budget (the margin recorded below). That the smallest budget gains most held
 #   in full mode by under a point, from three draws per budget: recorded, not asserted.
 # - At 50 labels per class the transferred network's hidden layer is a little better
