@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .. import config
@@ -215,6 +215,46 @@ def cell_timeout() -> int:
     return int(config.settings().cell_timeout or CELL_TIMEOUT)
 
 
+# chapters that load another chapter's networks from the model cache: with -j > 1 they start
+# after it, so that no kernel sits idle on a checkpoint lock (the locks keep them right anyway)
+NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
+# seconds per chapter in fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04): only
+# used to start the longest work first when no earlier run in this results folder says better
+TYPICAL_SECONDS = {"01": 37, "02": 29, "03": 19, "04": 36, "05": 29, "06": 29, "07": 29,
+                   "08": 52, "09": 52, "10": 50, "11": 24, "12": 31}
+
+
+def expected_seconds(stems: list[str], fast: bool) -> dict[str, float]:
+    """Each chapter's seconds in its last run in this mode (``<results>/runs.json``), else
+    :data:`TYPICAL_SECONDS`."""
+    try:
+        last = json.loads((config.results_dir() / "runs.json").read_text())
+    except (OSError, ValueError):
+        last = {}
+    out = {}
+    for stem in stems:
+        row = last.get(stem) or {}
+        ok = row.get("status") == "pass" and row.get("mode") == ("fast" if fast else "full")
+        out[stem] = float(row["seconds"]) if ok else float(TYPICAL_SECONDS.get(stem[:2], 30))
+    return out
+
+
+def start_order(stems: list[str], seconds: dict[str, float]) -> list[str]:
+    """``stems`` longest critical path first: a chapter's own seconds plus the longest chain of
+    chapters in ``stems`` that need it (:data:`NEEDS`); ties keep chapter order."""
+    def path(stem: str) -> float:
+        after = [path(s) for s in stems if stem[:2] in NEEDS.get(s[:2], ())]
+        return seconds[stem] + max(after, default=0.0)
+
+    return sorted(stems, key=lambda s: -path(s))
+
+
+def _ready(stem: str, unfinished: set[str]) -> bool:
+    """Whether none of the chapters ``stem`` needs is among the ``unfinished`` stems."""
+    waiting_on = {s[:2] for s in unfinished}
+    return not any(need in waiting_on for need in NEEDS.get(stem[:2], ()))
+
+
 def kernel_threads(jobs: int) -> int | None:
     """Threads for each kernel when ``jobs`` run at once: the machine's cores shared out (at
     least 1), so that two kernels do not each start a thread per core; None for one job
@@ -379,11 +419,8 @@ def run(names: list[str] | None = None, fast: bool = False, params: dict | None 
             held.enter_context(_lock(p.stem))
         for _, _, args in tasks:
             Path(args[1]).parent.mkdir(parents=True, exist_ok=True)
-        with _signals_stop_the_run(), ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_execute, *args, threads=kernel_threads(jobs)) for _, _, args in tasks]
-            while not all(f.done() for f in futures):
-                wait(futures, timeout=0.2)
-        rows = [f.result() for f in futures]
+        with _signals_stop_the_run():
+            rows = _dispatch(tasks, jobs, fast)
         hardware = _hardware()
         main, sweeps = {}, {}
         for (p, point, _), row in zip(tasks, rows):
@@ -403,6 +440,34 @@ def run(names: list[str] | None = None, fast: bool = False, params: dict | None 
         raise Interrupted(f"{getattr(_stop, 'signame', 'signal')}: stopped {', '.join(stopped) or 'nothing'}"
                           f" (kernels killed; no executed notebook written for them; recorded as "
                           f"'interrupted' in runs.json)", rows)
+    return rows
+
+
+def _dispatch(tasks: list, jobs: int, fast: bool) -> list[dict]:
+    """Execute ``tasks`` (notebook, sweep point, arguments), ``jobs`` at a time, and return
+    their rows in task order. One job: chapter order. More: a chapter starts once the chapters
+    it needs (:data:`NEEDS`) have finished, the longest critical path first (:func:`start_order`)."""
+    stems = [Path(p).stem for p, _, _ in tasks]
+    if jobs > 1:
+        rank = {s: i for i, s in enumerate(start_order(list(dict.fromkeys(stems)),
+                                                       expected_seconds(stems, fast)))}
+        pending = sorted(range(len(tasks)), key=lambda i: rank[stems[i]])
+    else:
+        pending = list(range(len(tasks)))
+    rows, running = [None] * len(tasks), {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or running:
+            unfinished = {stems[i] for i in pending} | {stems[i] for i in running.values()}
+            while pending and len(running) < jobs:
+                ready = [i for i in pending if _ready(stems[i], unfinished - {stems[i]})]
+                if not ready and running:
+                    break
+                i = (ready or pending)[0]
+                pending.remove(i)
+                running[pool.submit(_execute, *tasks[i][2], threads=kernel_threads(jobs))] = i
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                rows[running.pop(future)] = future.result()
     return rows
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -232,3 +233,39 @@ def test_kernels_share_the_cores_when_chapters_run_at_once(monkeypatch):
     assert "OMP_NUM_THREADS" not in rn._kernel_env(True, None)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")                 # the caller's own setting wins
     assert rn._kernel_env(True, None, threads=1)["OMP_NUM_THREADS"] == "2"
+
+
+def test_the_longest_chain_starts_first_and_a_chapter_waits_for_the_one_it_needs():
+    stems = ["01_a", "03_c", "08_h", "09_i", "10_j"]
+    seconds = {"01_a": 30, "03_c": 10, "08_h": 20, "09_i": 25, "10_j": 44}
+    # critical paths: 08+09 = 45, 10 = 44, 01+03 = 40, 09 = 25, 03 = 10
+    assert runner.start_order(stems, seconds) == ["08_h", "10_j", "01_a", "09_i", "03_c"]
+    assert not runner._ready("09_i", {"08_h", "10_j"}) and runner._ready("09_i", {"10_j"})
+    every = [p.stem for p in runner.notebooks()]
+    assert runner.start_order(every, runner.expected_seconds(every, True))[0] == "08_gradcam"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_dispatch_starts_a_chapter_after_the_chapters_it_needs(monkeypatch, tmp_course, jobs):
+    log, eleven_done = [], threading.Event()
+
+    def fake(path, out, params, fast, *rest, threads=None):
+        stem = Path(path).stem
+        log.append(("start", stem))
+        if stem == "08_h" and jobs > 1:
+            eleven_done.wait(30)          # 08 outlasts 10 and 11
+        if stem == "11_k":
+            eleven_done.set()
+        log.append(("end", stem))
+        return {"notebook": stem}
+
+    monkeypatch.setattr(runner, "_execute", fake)
+    monkeypatch.setattr(runner, "TYPICAL_SECONDS", {"08": 20, "09": 25, "10": 44, "11": 5})
+    tasks = [(Path(f"{s}.ipynb"), None, (f"{s}.ipynb", "out", {}, True))
+             for s in ("08_h", "09_i", "10_j", "11_k")]
+    rows = runner._dispatch(tasks, jobs, fast=True)
+    assert [r["notebook"] for r in rows] == ["08_h", "09_i", "10_j", "11_k"]   # task order
+    assert log.index(("start", "09_i")) > log.index(("end", "08_h"))
+    starts = [stem for what, stem in log if what == "start"]
+    # one job: chapter order; two: 08 (its chain with 09 is longest) and 10, then 11 before 09
+    assert starts == (["08_h", "09_i", "10_j", "11_k"] if jobs == 1 else ["08_h", "10_j", "11_k", "09_i"])
