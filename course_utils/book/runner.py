@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import fcntl
+import functools
 import itertools
 import json
 import os
@@ -26,6 +27,7 @@ from .. import config
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 CELL_TIMEOUT = 3600  # seconds one cell may run (full mode trains in single cells: chapter 11's last U-Net about 25 min on 2 cores) before it is stopped
+SAVE_EVERY = 10.0   # seconds between saves of a notebook while it runs (and always at its end)
 BOOK_DIR = config.REPO_ROOT / "book"
 
 
@@ -281,6 +283,43 @@ def _kernel_env(fast: bool, results: Path | None, stacks: Path | None = None,
     return env
 
 
+@functools.cache
+def _engine() -> str:
+    """Register, once, and name papermill's nbclient engine with fewer saves: papermill writes
+    the whole executed notebook before and after every cell (1-2 s per chapter for notebooks of
+    a few MB); this one writes it at most every :data:`SAVE_EVERY` seconds, and at the end."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class Manager(NotebookExecutionManager):
+        saved_at = float("-inf")
+
+        def save(self, **kwargs):
+            if time.monotonic() - self.saved_at >= SAVE_EVERY:
+                super().save(**kwargs)
+                self.saved_at = time.monotonic()
+
+        def notebook_complete(self, **kwargs):
+            self.saved_at = float("-inf")         # the last save always happens
+            super().notebook_complete(**kwargs)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True,
+                             log_output=False, autosave_cell_every=30, **kwargs):
+            manager = Manager(nb, output_path=output_path, progress_bar=progress_bar,
+                              log_output=log_output, autosave_cell_every=autosave_cell_every)
+            manager.notebook_start()
+            try:
+                cls.execute_managed_notebook(manager, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                manager.cleanup_pbar()
+                manager.notebook_complete()
+            return manager.nb
+
+    papermill_engines.register("course", Engine)
+    return "course"
+
+
 def _execute(path: str, out: str, params: dict, fast: bool, results: str | None = None,
              threads: int | None = None) -> dict:
     """Run one notebook into ``out`` (written under a temporary name and renamed when the run
@@ -305,8 +344,8 @@ def _execute(path: str, out: str, params: dict, fast: bool, results: str | None 
         env = _kernel_env(fast, Path(results) if results else None, stacks, threads)
         km_class = _kernel_manager(env, str(NOTEBOOK_DIR))
         pm.execute_notebook(path, str(partial), parameters=dict(params, fast=fast), kernel_name="python3",
-                            kernel_manager_class=km_class, progress_bar=False, log_output=False,
-                            execution_timeout=cell_timeout())
+                            engine_name=_engine(), kernel_manager_class=km_class, progress_bar=False,
+                            log_output=False, execution_timeout=cell_timeout())
     except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
         row.update(status="fail", error=f"{type(err).__name__}: {str(err).strip()[-2000:]}")
         dumped = stacks.read_text().strip()

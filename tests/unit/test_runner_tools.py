@@ -269,3 +269,24 @@ def test_dispatch_starts_a_chapter_after_the_chapters_it_needs(monkeypatch, tmp_
     starts = [stem for what, stem in log if what == "start"]
     # one job: chapter order; two: 08 (its chain with 09 is longest) and 10, then 11 before 09
     assert starts == (["08_h", "09_i", "10_j", "11_k"] if jobs == 1 else ["08_h", "10_j", "11_k", "09_i"])
+
+
+@pytest.mark.parametrize("every, at_most", [(1e9, 2), (0.0, None)])
+def test_the_running_notebook_is_saved_at_most_every_few_seconds_and_at_the_end(tiny, monkeypatch,
+                                                                                  every, at_most):
+    import papermill.engines as engines
+
+    writes = []
+    real = engines.write_ipynb
+    monkeypatch.setattr(engines, "write_ipynb", lambda nb, path: (writes.append(path), real(nb, path)))
+    monkeypatch.setattr(runner, "SAVE_EVERY", every)
+    nb = nbformat.read(tiny / "96_tiny.ipynb", as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(f"x{i} = {i}\nprint(x{i})") for i in range(5)]
+    nbformat.write(nb, tiny / "96_tiny.ipynb")
+    out = runner.executed_dir() / "96_tiny.ipynb"
+    row = runner._execute(str(tiny / "96_tiny.ipynb"), str(out), {}, True)
+    assert row["status"] == "pass", row["error"]
+    # throttled: the first save and the last; unthrottled: papermill's two per cell
+    assert len(writes) == at_most if at_most else len(writes) >= 2 * 7
+    done = nbformat.read(out, as_version=4)
+    assert [c.outputs[0]["text"] for c in done.cells[-5:]] == [f"{i}\n" for i in range(5)]
