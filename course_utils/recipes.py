@@ -267,11 +267,11 @@ def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
 # --------------------------------------------------------------------------- chapter 1 (and 3, 4)
 def fashion_setup(fast: bool, epochs: int | None = None, batch_size: int | None = None) -> dict:
     """Data sizes and budget of chapter 1: ``train_size``, ``test_size`` (``None`` = all),
-    ``epochs``, ``batch_size`` (fast: 6,000 / 1,000 images, 3 epochs of batch 32; full: all
+    ``epochs``, ``batch_size`` (fast: 6,000 / 1,000 images, 2 epochs of batch 32; full: all
     images, 15 epochs of batch 64). Explicit ``epochs``/``batch_size`` win (chapters 1, 3, 4)."""
     train_size, test_size = (6000, 1000) if fast else (None, None)
     return {"train_size": train_size, "test_size": test_size,
-            "epochs": epochs or (3 if fast else 15), "batch_size": batch_size or (32 if fast else 64)}
+            "epochs": epochs or (2 if fast else 15), "batch_size": batch_size or (32 if fast else 64)}
 
 
 def fashion(model: str, fast: bool, seed: int = 0, epochs: int | None = None, lr: float = 3e-2,

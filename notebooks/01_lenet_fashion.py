@@ -47,7 +47,7 @@ from typing import Optional
 
 fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
 seed: int = 0  # random seed
-epochs: Optional[int] = None  # training epochs (≥ 1); None: 3 in fast mode, 15 in full mode
+epochs: Optional[int] = None  # training epochs (≥ 1); None: 2 in fast mode, 15 in full mode
 lr: float = 3e-2  # starting learning rate (> 0), decayed along a cosine
 momentum: float = 0.9  # SGD momentum (≥ 0)
 batch_size: Optional[int] = None  # (≥ 1) None: 32 in fast mode, 64 in full mode
