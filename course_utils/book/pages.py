@@ -1,10 +1,9 @@
 """Pages of the book generated from the last batch run: execution status and results (chapter 1)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .. import config, timing
+from .. import timing
 from . import results
 from .reports import HEADLINES
 
@@ -58,8 +57,9 @@ def _fmt(value) -> str:
 
 def status_page() -> str:
     """Markdown of each notebook's last run: mode, seconds, pass/fail, hardware."""
-    path = config.results_dir() / "runs.json"
-    runs = json.loads(path.read_text()) if path.exists() else {}
+    from .runner import last_runs
+
+    runs = last_runs()
     rows = [[f"[{nb}](chapters/{nb}.ipynb)", r["mode"], r["seconds"],
              *[(r.get("phases") or {}).get(p, "") for p in timing.PHASES],
              "✅ pass" if r["status"] == "pass" else "❌ fail", r.get("hardware", "?"), r["finished"]]

@@ -235,14 +235,19 @@ def test_kernels_share_the_cores_when_chapters_run_at_once(monkeypatch):
     assert rn._kernel_env(True, None, threads=1)["OMP_NUM_THREADS"] == "2"
 
 
-def test_the_longest_chain_starts_first_and_a_chapter_waits_for_the_one_it_needs():
+def test_the_longest_chain_starts_first_and_a_chapter_waits_for_the_one_it_needs(tmp_course):
     stems = ["01_a", "03_c", "08_h", "09_i", "10_j"]
     seconds = {"01_a": 30, "03_c": 10, "08_h": 20, "09_i": 25, "10_j": 44}
     # critical paths: 08+09 = 45, 10 = 44, 01+03 = 40, 09 = 25, 03 = 10
     assert runner.start_order(stems, seconds) == ["08_h", "10_j", "01_a", "09_i", "03_c"]
     assert not runner._ready("09_i", {"08_h", "10_j"}) and runner._ready("09_i", {"10_j"})
-    every = [p.stem for p in runner.notebooks()]
+    every = [p.stem for p in runner.notebooks()]                 # no runs.json yet: the table
     assert runner.start_order(every, runner.expected_seconds(every, True))[0] == "08_gradcam"
+    (runner.config.results_dir()).mkdir(parents=True)
+    (runner.config.results_dir() / "runs.json").write_text(json.dumps(
+        {"10_autoencoders": {"status": "pass", "mode": "fast", "seconds": 500.0}}))
+    assert runner.expected_seconds(every, True)["10_autoencoders"] == 500.0   # the last run wins
+    assert runner.expected_seconds(every, False)["10_autoencoders"] == 50.0   # not in another mode
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
