@@ -57,9 +57,7 @@ def _fmt(value) -> str:
 
 def status_page() -> str:
     """Markdown of each notebook's last run: mode, seconds, pass/fail, hardware."""
-    from .runner import last_runs
-
-    runs = last_runs()
+    runs = results.last_runs()
     rows = [[f"[{nb}](chapters/{nb}.ipynb)", r["mode"], r["seconds"],
              *[(r.get("phases") or {}).get(p, "") for p in timing.PHASES],
              "✅ pass" if r["status"] == "pass" else "❌ fail", r.get("hardware", "?"), r["finished"]]

@@ -153,6 +153,15 @@ def unmeasured(data: str | None) -> None:
     _state["unmeasured"] = data
 
 
+def last_runs() -> dict[str, dict]:
+    """``<results>/runs.json``, written by the batch runner: each notebook's last run (status,
+    mode, seconds, phases, ...); empty before the first run or when the file cannot be read."""
+    try:
+        return json.loads((config.results_dir() / "runs.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def claim(name: str, value, op, target=None, fast=None, note: str | None = None,
           measured: bool = True):
     """Record ``value`` and assert the chapter's claim about it (chapter 1).

@@ -226,18 +226,11 @@ TYPICAL_SECONDS = {"01": 37, "02": 29, "03": 19, "04": 36, "05": 29, "06": 29, "
                    "08": 52, "09": 52, "10": 50, "11": 24, "12": 31}
 
 
-def last_runs() -> dict[str, dict]:
-    """``<results>/runs.json``: each notebook's last run (status, mode, seconds, phases, ...);
-    empty before the first run or when the file cannot be read."""
-    try:
-        return json.loads((config.results_dir() / "runs.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def expected_seconds(stems: list[str], fast: bool) -> dict[str, float]:
-    """Each chapter's seconds in its last run in this mode (:func:`last_runs`), else
+    """Each chapter's seconds in its last run in this mode (:func:`~course_utils.book.results.last_runs`), else
     :data:`TYPICAL_SECONDS`."""
+    from .results import last_runs
+
     last, out = last_runs(), {}
     for stem in stems:
         row = last.get(stem) or {}
