@@ -295,3 +295,20 @@ def test_the_running_notebook_is_saved_at_most_every_few_seconds_and_at_the_end(
     assert len(writes) == at_most if at_most else len(writes) >= 2 * 7
     done = nbformat.read(out, as_version=4)
     assert [c.outputs[0]["text"] for c in done.cells[-5:]] == [f"{i}\n" for i in range(5)]
+
+
+def test_the_kernel_is_stopped_at_the_end_with_every_output_and_file_in(tiny):
+    nb = nbformat.read(tiny / "96_tiny.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import os\nfolder = os.environ['COURSE_RESULTS']\n"
+        "open(folder + '/last.pid', 'w').write(str(os.getpid()))\n"
+        "open(folder + '/last.txt', 'w').write('x' * 100000)\nprint('last cell ran')"))
+    nbformat.write(nb, tiny / "96_tiny.ipynb")
+    out = runner.executed_dir() / "96_tiny.ipynb"
+    row = runner._execute(str(tiny / "96_tiny.ipynb"), str(out), {}, True)
+    assert row["status"] == "pass", row["error"]
+    folder = runner.executed_dir().parent
+    assert (folder / "last.txt").read_text() == "x" * 100000
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"] == "last cell ran\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((folder / "last.pid").read_text()), 0)
