@@ -26,9 +26,12 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +58,8 @@ def _device(name: str, raw: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
+    import torch  # here, not at the top: the command line starts without torch
+
     try:
         torch.device(value)
     except (RuntimeError, ValueError):
@@ -153,6 +158,8 @@ def mode() -> str:
 
 def seed_everything(seed: int = 0) -> int:
     """Seed python, numpy and torch (CPU and CUDA) so reruns repeat (chapter 1)."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -163,6 +170,8 @@ def seed_everything(seed: int = 0) -> int:
 
 def device() -> torch.device:
     """The best device available: cuda > mps > cpu, or ``COURSE_DEVICE`` (chapter 1)."""
+    import torch
+
     forced = settings().device
     if forced:
         return torch.device(forced)

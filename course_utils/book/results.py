@@ -12,8 +12,6 @@ import re
 import time
 from pathlib import Path
 
-import torch
-
 from .. import config, timing
 
 _state: dict = {"notebook": None, "start": None, "unmeasured": None}
@@ -24,6 +22,8 @@ def _metrics_file(notebook: str) -> Path:
 
 
 def _hardware() -> str:
+    import torch  # here, not at the top: the runner and the book build start without torch
+
     if torch.cuda.is_available():
         return "GPU: " + torch.cuda.get_device_name(0)
     return f"CPU: {os.cpu_count()} cores ({platform.machine()})"

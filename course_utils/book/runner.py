@@ -357,20 +357,27 @@ def _execute(path: str, out: str, params: dict, fast: bool, results: str | None 
         partial.unlink(missing_ok=True)
     elif partial.exists():
         os.replace(partial, out)
+    record = _record(Path(results or config.results_dir()), Path(path).stem, since=start)
     row.update(seconds=round(time.time() - start, 1), finished=time.strftime("%Y-%m-%d %H:%M:%S"),
-               phases=_phases(Path(results or config.results_dir()), Path(path).stem))
+               phases=record.get("phases", {}), hardware=record.get("hardware"))
     return row
 
 
-def _phases(results: Path, stem: str) -> dict:
-    """Seconds per phase (data, training, ...) that the notebook's record kept, if any."""
+def _record(results: Path, stem: str, since: float) -> dict:
+    """What the notebook's own record kept (seconds per phase, the hardware it ran on), if this
+    run wrote it (at or after ``since``); else nothing."""
+    path = results / "metrics" / f"{stem}.json"
     try:
-        return json.loads((results / "metrics" / f"{stem}.json").read_text()).get("phases", {})
+        if path.stat().st_mtime < since - 1:   # an older run's record: this run failed before begin
+            return {}
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _hardware() -> str:
+    """The hardware, for a notebook that recorded none (one that failed before ``begin``).
+    The notebooks record it themselves, so a run where all of them did never imports torch here."""
     from .results import _hardware as hw
     return hw()
 
@@ -461,10 +468,9 @@ def run(names: list[str] | None = None, fast: bool = False, params: dict | None 
             Path(args[1]).parent.mkdir(parents=True, exist_ok=True)
         with _signals_stop_the_run():
             rows = _dispatch(tasks, jobs, fast)
-        hardware = _hardware()
         main, sweeps = {}, {}
         for (p, point, _), row in zip(tasks, rows):
-            row["hardware"] = hardware
+            row["hardware"] = row.get("hardware") or _hardware()
             if point is None:
                 main[row["notebook"]] = row
             else:

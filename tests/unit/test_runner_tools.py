@@ -312,3 +312,31 @@ def test_the_kernel_is_stopped_at_the_end_with_every_output_and_file_in(tiny):
     assert nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"] == "last cell ran\n"
     with pytest.raises(ProcessLookupError):
         os.kill(int((folder / "last.pid").read_text()), 0)
+
+
+def test_the_runner_takes_phases_and_hardware_from_this_runs_record_and_never_imports_torch(tiny):
+    script = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        from course_utils import config
+        from course_utils.book import runner
+        runner.NOTEBOOK_DIR = Path({str(tiny)!r})
+        row = runner.run(["96"], fast=True)[0]
+        print(json.dumps([row["status"], row["hardware"], sorted(row["phases"]), "torch" in sys.modules]))
+    """)
+
+    def run_once():
+        out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                             cwd=REPO, text=True, capture_output=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    status, hardware, phases, torch_in_runner = run_once()
+    assert status == "pass" and hardware.startswith(("CPU: ", "GPU: ")) and not torch_in_runner
+    assert phases == sorted(["data", "training", "attribution", "embedding", "plotting"])
+    # the next run fails before its record starts: the last run's record is not taken for this one
+    nb = nbformat.read(tiny / "96_tiny.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("raise RuntimeError('stop before begin')"))
+    nbformat.write(nb, tiny / "96_tiny.ipynb")
+    status, hardware, phases, _ = run_once()
+    assert status == "fail" and hardware.startswith(("CPU: ", "GPU: ")) and phases == []
