@@ -145,8 +145,12 @@ cu.plots.image_grid(main_data.float(picks), [main_data.classes[int(main_data.lab
 source_recipe = cu.recipes.transfer_source(full_train.name, source_classes, source_per_class, source_epochs, lr=lr,
                                            seed=seed, **({"grey": True, "size": 28} if chosen.real else {}))
 source_net, source_hist = cu.recipes.train_or_load(source_recipe, source)
-source_acc = cu.train.evaluate(source_net, cu.data.split_classes(full_test, source_classes))[1]
-print(f"source network: test accuracy {source_acc:.3f} on the five source classes")
+source_test = cu.data.split_classes(full_test, source_classes)
+if fast:
+    source_test = source_test.subset(300, seed=seed)
+source_acc = cu.train.evaluate(source_net, source_test)[1]
+print(f"source network: test accuracy {source_acc:.3f} on {len(source_test)} test images of the five "
+      f"source classes")
 
 # %%
 def recipe(variant, epochs, batch_size, run_seed, snapshots=()):
