@@ -60,7 +60,7 @@ from typing import Optional
 
 fast: Optional[bool] = None  # small data, few epochs; None: from COURSE_FAST
 seed: int = 0  # random seed
-n_composites: Optional[int] = None  # (≥ 1) None: 60 in fast mode, 500 in full mode
+n_composites: Optional[int] = None  # (≥ 1) None: 40 in fast mode, 500 in full mode
 ig_steps: Optional[int] = None  # (≥ 1) None: 16 in fast mode, 32 in full mode
 occlusion_window: int = 14  # (≥ 1) pixels (half an item); stride is half the window
 tolerance: int = 4  # (≥ 0) pointing-game tolerance in pixels (15 px at 224 px, scaled to 56)
@@ -70,7 +70,7 @@ download: bool = False  # fetch the ImageNet weights (ResNet-34, VGG-19) if miss
 fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
 cu.results.begin("08_gradcam", data="Fashion-MNIST items on 56×56 canvases (no ImageNet weights offline)")
 cu.seed_everything(seed)
-n_composites = n_composites or cu.config.pick(60, 500)
+n_composites = n_composites or cu.config.pick(40, 500)
 ig_steps = ig_steps or cu.config.pick(16, 32)
 device = cu.device()
 recipe = recipes.localizer("gapnet", fast, seed)
