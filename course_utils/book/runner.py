@@ -222,8 +222,8 @@ def cell_timeout() -> int:
 NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
 # seconds per chapter in fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04): only
 # used to start the longest work first when no earlier run in this results folder says better
-TYPICAL_SECONDS = {"01": 37, "02": 29, "03": 19, "04": 36, "05": 29, "06": 29, "07": 29,
-                   "08": 52, "09": 52, "10": 50, "11": 24, "12": 31}
+TYPICAL_SECONDS = {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
+                   "08": 48, "09": 38, "10": 42, "11": 19, "12": 24}
 
 
 def expected_seconds(stems: list[str], fast: bool) -> dict[str, float]:
