@@ -90,8 +90,9 @@ if chosen.real:  # about 100 training photos per breed: the source task takes wh
 source = cu.data.label_budget(cu.data.split_classes(full_train, source_classes), source_per_class, seed=seed)
 target_pool = cu.data.split_classes(full_train, target_classes)
 target_test = cu.data.split_classes(full_test, target_classes)
+fast_test_size = 300  # fast mode: test images per task (target here, source below)
 if fast:
-    target_test = target_test.subset(300, seed=seed)
+    target_test = target_test.subset(fast_test_size, seed=seed)
 curve_test = target_test.subset(cu.config.pick(100, 1000), seed=seed + 1)  # for per-epoch curves
 print(f"mode: {cu.config.mode()}, device: {device}; source task: {len(source)} images of "
       f"{source.classes}; target task: {target_test.classes}, budgets {budgets} labels per class, "
@@ -147,7 +148,7 @@ source_recipe = cu.recipes.transfer_source(full_train.name, source_classes, sour
 source_net, source_hist = cu.recipes.train_or_load(source_recipe, source)
 source_test = cu.data.split_classes(full_test, source_classes)
 if fast:
-    source_test = source_test.subset(300, seed=seed)
+    source_test = source_test.subset(fast_test_size, seed=seed)
 source_acc = cu.train.evaluate(source_net, source_test)[1]
 print(f"source network: test accuracy {source_acc:.3f} on {len(source_test)} test images of the five "
       f"source classes")

@@ -9,8 +9,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VENV="$(cd "$VENV" && pwd)"
 stamp="$VENV/.course-installed"
-# the editable install of this checkout: built with the venv's own setuptools when it has one
-# (1.3 s instead of 3.7 s: no throwaway build environment), else in pip's isolated one
+# the editable install of this checkout: built with the venv's own setuptools when that works
+# (1.3 s instead of 3.7 s: no throwaway build environment; a bare venv's setuptools 65 cannot),
+# else in pip's isolated build
 install_here() {
   "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >&2 2>/dev/null \
     || "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
