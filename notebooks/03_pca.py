@@ -429,8 +429,10 @@ fig.tight_layout()
 clusters_table.round(3)
 
 # %% [markdown]
-# The third component adds information that two do not have: k-means on three components
-# agrees better with the true classes than on two (compare the rows of the table). Clusters
+# For LeNet-5 the third component adds information that two do not have: k-means on three
+# components agrees better with the true classes than on two (compare the rows of the table;
+# in full mode the ARI rose by 0.06 to 0.14 over three seeds and one or two threads). For
+# MyNet the gain is small and not reliable: from −0.07 to +0.05 over the same runs. Clusters
 # of k-means are convex blobs of similar size, so classes that form an elongated or split
 # region, and the overlapping upper-body garments, stay hard to recover without labels.
 
@@ -444,8 +446,8 @@ clusters_table.round(3)
 #   50 components reconstruct a recognisable garment.
 # - Deeper layers separate the classes better in a 2-D PCA view, for both LeNet-5 and MyNet;
 #   the logits score the highest 10-NN accuracy.
-# - k-means on three principal components of the fc1 features recovers the classes better
-#   than on two.
+# - k-means on three principal components of LeNet-5's fc1 features recovers the classes
+#   better than on two; for MyNet the third component does not reliably help.
 
 # %%
 cu.results.claim("pca_max_evr_error", float(agreement["max |Δ explained-variance ratio|"].max()), "<= 1e-6", "<= 1e-6")
@@ -460,8 +462,11 @@ for net in layers:
 for (net, dims), r in cluster_rows.items():
     cu.results.record(f"kmeans_{net}_{dims}_purity", r["purity"])
     cu.results.record(f"kmeans_{net}_{dims}_ari", r["ARI"])
-cu.results.claim("kmeans_3d_minus_2d_ari_mynet",
-                 cluster_rows["MyNet", "3-D"]["ARI"] - cluster_rows["MyNet", "2-D"]["ARI"], "> 0", None)
+# full mode, seeds 0-2 at 1 and 2 threads: LeNet-5 +0.056..+0.143; MyNet -0.069..+0.054 (recorded)
+cu.results.claim("kmeans_3d_minus_2d_ari_lenet",
+                 cluster_rows["LeNet-5", "3-D"]["ARI"] - cluster_rows["LeNet-5", "2-D"]["ARI"], "> 0", None)
+cu.results.record("kmeans_3d_minus_2d_ari_mynet",
+                  cluster_rows["MyNet", "3-D"]["ARI"] - cluster_rows["MyNet", "2-D"]["ARI"])
 clusters_table.round(3)
 
 # %% [markdown]
