@@ -275,10 +275,10 @@ gap_table.style.format("{:.1e}")
 # ReLU network is only piecewise smooth along the path — every ReLU that switches on or off
 # makes a kink — so the higher-order rules end up close together. On the briefly trained
 # fast-mode network, 64 Gauss–Legendre steps leave a gap below 1 % of the score change (0.04 %
-# to 0.23 % over the measured seeds, threads and kernels; asserted at the end). The fully
-# trained network has more kinks along the path: there 64 steps leave about 1 % (1.02 % in one
-# full run at one thread) and 128 steps about 0.4 %, so check the gap before you trust the
-# default of 64 on a network of your own.
+# to 0.23 % over the measured seeds, threads and kernels; asserted at the end). On the fully
+# trained full-mode network the gap is larger: 64 steps leave about 1 % (1.02 % in one full run
+# at one thread) and 128 steps about 0.4 %, so measure the gap before you trust the default of
+# 64 on a network of your own.
 #
 # captum's {cite}`kokhlikyan2020captum` `"riemann_trapezoid"` is *not* this trapezoid rule. Both evaluate the gradient at
 # $n$ evenly spaced points $0, \frac{1}{n-1}, \dots, 1$, but captum weights them $1/n$
