@@ -258,10 +258,10 @@ overfit.round(4)
 # `CifarLeNet(activation="tanh", dropout=0.5)` is that network ([chapter 5](05_cifar_filters.ipynb)
 # trains its ReLU version). We train it beside LeNet-5 with the same recipe: SGD with momentum,
 # the same cosine schedule and batch size. It has about 3.3 million parameters, 53 times as
-# many as LeNet-5, and each of its epochs costs about five times as much, so it gets a third of
-# LeNet-5's budget: in fast mode 2,000 of the 6,000 training images for the same epochs, in full
-# mode all 60,000 images for a third of the epochs (5 of 15, the cosine schedule compressed to
-# fit them).
+# many as LeNet-5, and each of its epochs costs about six and a half times as much in full mode
+# (the table's last column), so it sees a third of LeNet-5's image passes: in fast mode 2,000
+# of the 6,000 training images for the same epochs, in full mode all 60,000 images for a third
+# of the epochs (5 of 15, the cosine schedule compressed to fit them).
 #
 # The training accuracy in the curves is measured while dropout is on, with half the hidden
 # units missing; the table measures it again after training with dropout off, the way the
@@ -293,7 +293,7 @@ variant_table = pd.DataFrame(variant_rows).set_index("model")
 variant_minus_lenet = cu.results.claim(
     "tanh_dropout_minus_lenet_test_acc",
     float(variant_table.loc["tanh + dropout", "test acc"] - variant_table.loc["LeNet-5", "test acc"]),
-    ">= 0", ">= -0.03", note="a third of LeNet-5's budget: fast mode a third of the images, full mode of the epochs")
+    ">= 0", ">= -0.03", note="a third of LeNet-5's image passes: fast mode a third of the images, full mode of the epochs")
 cu.results.record("tanh_dropout_test_acc", float(variant_table.loc["tanh + dropout", "test acc"]))
 cu.results.record("tanh_dropout_train_test_gap", float(variant_table.loc["tanh + dropout", "train-test gap"]))
 cu.results.record("lenet_train_test_gap_dropout_off", float(variant_table.loc["LeNet-5", "train-test gap"]))
