@@ -220,10 +220,16 @@ def cell_timeout() -> int:
 # chapters that load another chapter's networks from the model cache: with -j > 1 they start
 # after it, so that no kernel sits idle on a checkpoint lock (the locks keep them right anyway)
 NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
-# seconds per chapter in fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04): only
-# used to start the longest work first when no earlier run in this results folder says better
-TYPICAL_SECONDS = {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
-                   "08": 48, "09": 38, "10": 42, "11": 19, "12": 24}
+# seconds per chapter, only used to start the longest work first when no earlier run in this
+# results folder says better: fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04);
+# full mode, each chapter alone at 2 threads on an empty model cache (2026-12-04 and -05; the
+# README's full-mode notes)
+TYPICAL_SECONDS = {
+    "fast": {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
+             "08": 48, "09": 38, "10": 42, "11": 19, "12": 24},
+    "full": {"01": 687, "02": 701, "03": 29, "04": 217, "05": 275, "06": 57, "07": 724,
+             "08": 378, "09": 206, "10": 952, "11": 2650, "12": 927},
+}
 
 
 def expected_seconds(stems: list[str], fast: bool) -> dict[str, float]:
@@ -231,11 +237,12 @@ def expected_seconds(stems: list[str], fast: bool) -> dict[str, float]:
     :data:`TYPICAL_SECONDS`."""
     from .results import last_runs
 
-    last, out = last_runs(), {}
+    mode = "fast" if fast else "full"
+    last, typical, out = last_runs(), TYPICAL_SECONDS[mode], {}
     for stem in stems:
         row = last.get(stem) or {}
-        ok = row.get("status") == "pass" and row.get("mode") == ("fast" if fast else "full")
-        out[stem] = float(row["seconds"]) if ok else float(TYPICAL_SECONDS.get(stem[:2], 30))
+        ok = row.get("status") == "pass" and row.get("mode") == mode
+        out[stem] = float(row["seconds"]) if ok else float(typical.get(stem[:2], 30))
     return out
 
 

@@ -243,12 +243,14 @@ def test_the_longest_chain_starts_first_and_a_chapter_waits_for_the_one_it_needs
     assert not runner._ready("09_i", {"08_h", "10_j"}) and runner._ready("09_i", {"10_j"})
     every = [p.stem for p in runner.notebooks()]                 # no runs.json yet: the table
     assert runner.start_order(every, runner.expected_seconds(every, True))[0] == "08_gradcam"
+    ci = [s for s in every if s[:2] <= "09"]                     # .ci/run's full-mode step
+    assert runner.start_order(ci, runner.expected_seconds(ci, False))[:2] == ["02_cnn_zoo", "01_lenet_fashion"]
     (runner.config.results_dir()).mkdir(parents=True)
     (runner.config.results_dir() / "runs.json").write_text(json.dumps(
         {"10_autoencoders": {"status": "pass", "mode": "fast", "seconds": 500.0}}))
     assert runner.expected_seconds(every, True)["10_autoencoders"] == 500.0   # the last run wins
     assert runner.expected_seconds(every, False)["10_autoencoders"] == \
-        runner.TYPICAL_SECONDS["10"]                                        # not in another mode
+        runner.TYPICAL_SECONDS["full"]["10"]                                # not in another mode
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -266,7 +268,7 @@ def test_dispatch_starts_a_chapter_after_the_chapters_it_needs(monkeypatch, tmp_
         return {"notebook": stem}
 
     monkeypatch.setattr(runner, "_execute", fake)
-    monkeypatch.setattr(runner, "TYPICAL_SECONDS", {"08": 20, "09": 25, "10": 44, "11": 5})
+    monkeypatch.setattr(runner, "TYPICAL_SECONDS", {"fast": {"08": 20, "09": 25, "10": 44, "11": 5}})
     tasks = [(Path(f"{s}.ipynb"), None, (f"{s}.ipynb", "out", {}, True))
              for s in ("08_h", "09_i", "10_j", "11_k")]
     rows = runner._dispatch(tasks, jobs, fast=True)
