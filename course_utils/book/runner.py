@@ -222,13 +222,13 @@ def cell_timeout() -> int:
 NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
 # seconds per chapter, only used to start the longest work first when no earlier run in this
 # results folder says better: fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04);
-# full mode, each chapter alone at 2 threads on an empty model cache (2026-12-04 and -05; the
-# README's full-mode notes)
+# full mode at one thread, two at a time on an empty model cache (2026-12-05: chapters 1-9 in
+# .ci/run, 10-12 in one run of the three; the README's table)
 TYPICAL_SECONDS = {
     "fast": {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
              "08": 48, "09": 38, "10": 42, "11": 19, "12": 24},
-    "full": {"01": 687, "02": 701, "03": 29, "04": 217, "05": 275, "06": 57, "07": 724,
-             "08": 378, "09": 206, "10": 952, "11": 2650, "12": 927},
+    "full": {"01": 976, "02": 1289, "03": 62, "04": 167, "05": 483, "06": 102, "07": 809,
+             "08": 513, "09": 315, "10": 1041, "11": 3933, "12": 871},
 }
 
 
