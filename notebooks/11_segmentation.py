@@ -529,9 +529,9 @@ plt.tight_layout()
 # More scenes are what teach that task. The last bar is the same pretrained U-Net trained on
 # 200,000 scenes, each seen once: in full mode it names about 81 % of the items right (67 %
 # on 2,000 scenes) and reaches a mean IoU of about 0.71, just past the 0.70 goal (0.703 to
-# 0.713 over two seeds and torch's two kernel families). It is by far the chapter's most expensive network: 8.3 times the scene
-# passes of the others, about 25 minutes of training on two CPU cores (the table's last
-# column). Its names on the true outlines would give about 0.77, so naming is still the
+# 0.713 over two seeds and torch's two kernel families). It is by far the chapter's most
+# expensive network: 8.3 times the scene passes of the others, about 25 minutes of training
+# on two CPU cores (the table's last column). Its names on the true outlines would give about 0.77, so naming is still the
 # larger loss, and drawing the smaller one. How the mean IoU grows with the number of
 # scenes was measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
 #
@@ -552,6 +552,7 @@ cu.results.record("best_network_mean_iou", ladder.loc[best, "mean IoU"], target=
                   note=f"the best network on the scenes: {best}")
 # fast: 0.556-0.704 over seeds 0-3, 1 and 2 threads and default kernels; full mode (seeds 0 and 1
 # at one thread, seed 0 on the default kernels): 0.901-0.918; 0.169-0.183; 0.072-0.096; 0.162-0.181
+# (benchmarks/spread_fast.md; at two threads only one run, kept as rounded values)
 cu.results.claim("seg_encoder_item_acc", encoder_item_acc, ">= 0.8", ">= 0.4",
                  note="the pretrained encoder names single items")
 cu.results.claim("vgg_fcn16_minus_fcn32_iou", ladder.loc["vgg fcn16", "mean IoU"] - ladder.loc["vgg fcn32", "mean IoU"],
