@@ -29,15 +29,17 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from course_utils.models import MyNet, VGGNet, build  # noqa: E402
+from course_utils.models import LeNet5, MyNet, SmallAlexNet, SmallResNet, VGGNet, build  # noqa: E402
+from course_utils.models.cifar import CifarLeNet  # noqa: E402
+from course_utils.models.localizer import CANVAS, GAPNet, GAPResNet  # noqa: E402
 
 
 class Net:
-    """A network to time: its factory, the side of its square 1-channel input, and whether
-    its labels are per pixel (segmentation) or per image."""
+    """A network to time: its factory, the side of its square input and its channels, and
+    whether its labels are per pixel (segmentation) or per image."""
 
-    def __init__(self, make, side: int = 28, dense: bool = False, classes: int = 10):
-        self.make, self.side, self.dense, self.classes = make, side, dense, classes
+    def __init__(self, make, side: int = 28, dense: bool = False, classes: int = 10, channels: int = 1):
+        self.make, self.side, self.dense, self.classes, self.channels = make, side, dense, classes, channels
 
     def __call__(self):
         return self.make()
@@ -45,7 +47,17 @@ class Net:
 
 NETWORKS = {"MyNet": Net(MyNet), "VGG (chapter 2)": Net(VGGNet),
             "U-Net (chapter 11)": Net(lambda: build("unet", encoder="vgg", num_classes=11, in_channels=1,
-                                                    width=0.5), side=64, dense=True, classes=11)}
+                                                    width=0.5), side=64, dense=True, classes=11),
+            # the rest of the book's convolutional networks (--networks picks them)
+            "LeNet-5": Net(LeNet5), "AlexNet (chapter 2)": Net(SmallAlexNet),
+            "ResNet (chapter 2)": Net(SmallResNet),
+            "LeNet (chapter 5, colour)": Net(lambda: CifarLeNet(in_channels=3, size=32), side=32, channels=3),
+            "GAPNet (chapter 8)": Net(GAPNet, side=CANVAS), "GAPResNet (chapter 8)": Net(GAPResNet, side=CANVAS),
+            **{f"FCN-{head[3:]}, {enc} (chapter 11)": Net(
+                lambda enc=enc, head=head: build("fcn", encoder=enc.lower(), head=head, num_classes=11,
+                                                 in_channels=1), side=64, dense=True, classes=11)
+               for enc in ("VGG", "AlexNet") for head in ("fcn32", "fcn16", "fcn8")},
+            "encoder (chapter 11)": Net(lambda: build("encoder-classifier", encoder="vgg"), side=32)}
 TRICKS = {"channels_last": {"channels_last": True}, "torch.compile": {"compile_": True},
           "bf16 autocast": {"bf16": True}, "bf16 autocast + channels_last": {"bf16": True, "channels_last": True}}
 
@@ -63,7 +75,7 @@ def native_bf16() -> str:
 def batches(net: Net, n: int, size: int, channels_last: bool):
     g = torch.Generator().manual_seed(0)
     for _ in range(n):
-        x = torch.rand(size, 1, net.side, net.side, generator=g)
+        x = torch.rand(size, net.channels, net.side, net.side, generator=g)
         y = torch.randint(0, net.classes, (size, net.side, net.side) if net.dense else (size,), generator=g)
         yield x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format), y
 
@@ -112,8 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--networks", nargs="*", default=[], help="names to run (a word of each is enough); all by default")
-    parser.add_argument("--tricks", nargs="*", default=[], help="tricks to run, like --networks; all by default")
+    parser.add_argument("--networks", nargs="*", default=[], help="names to run (a word of each is enough); MyNet, VGG and the U-Net by default")
+    parser.add_argument("--tricks", nargs="*", default=[], help="tricks to run, like --networks (a full name: that one alone); all by default")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation table")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
@@ -121,12 +133,15 @@ def main() -> None:
           f"bfloat16 in hardware: {native_bf16()}\n")
     print("| network | training | images/s | x eager | first step s | pays off after (images) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    chosen = {k: v for k, v in NETWORKS.items() if not args.networks or any(w.lower() in k.lower() for w in args.networks)}
+    default = list(NETWORKS)[:3]
+    chosen = {k: v for k, v in NETWORKS.items()
+              if (not args.networks and k in default) or any(w.lower() in k.lower() for w in args.networks)}
     for name, net in chosen.items():
         eager, eager_first = train_rate(net, args.steps, args.batch_size)
         print(f"| {name} | eager (the book) | {eager:.0f} | 1.00 | {eager_first:.2f} | |")
         for label, kw in TRICKS.items():
-            if args.tricks and not any(w.lower() in label.lower() for w in args.tricks):
+            exact = [w for w in args.tricks if w in TRICKS]   # a full name picks that trick alone
+            if exact and label not in exact or args.tricks and not any(w.lower() in label.lower() for w in args.tricks):
                 continue
             try:
                 rate, first = train_rate(net, args.steps, args.batch_size, **kw)

@@ -1,5 +1,6 @@
 """One training step of every network the book trains, each with its chapter's augmentation,
-fed through ``data.Batches`` as ``train.fit`` feeds it. Run in a subprocess by
+fed through ``data.Batches`` as ``train.fit`` feeds it, in the memory format its recipe trains
+it in. Run in a subprocess by
 ``tests/unit/test_onednn_guard.py`` under several thread counts and kernel families: a crash or
 hang in a convolution's backward pass (the oneDNN channels_last trap) then fails the test
 instead of the whole suite. Prints one ``ok <name>`` line per network."""
@@ -10,9 +11,9 @@ import sys
 
 import torch
 
-from course_utils import data
+from course_utils import data, train
 from course_utils.data import augment
-from course_utils.models import fcn, localizer, rnn, transfer, vae, zoo
+from course_utils.models import build, fcn, localizer, rnn, transfer, vae, zoo
 from course_utils.models.cifar import CifarLeNet
 from course_utils.models.lenet import LeNet5, MyNet
 
@@ -37,12 +38,20 @@ NETWORKS = {
     "ch08 GAPResNet": (localizer.GAPResNet, (1, 56, 56), None),
     "ch11 FCN-8 VGG": (lambda: fcn.build_fcn("vgg", "fcn8"), (1, 64, 64), None),
     "ch11 FCN-32 AlexNet": (lambda: fcn.build_fcn("alexnet", "fcn32"), (1, 64, 64), None),
+    "ch11 FCN-8 AlexNet": (lambda: fcn.build_fcn("alexnet", "fcn8"), (1, 64, 64), None),
+    "ch11 U-Net VGG": (lambda: build("unet", encoder="vgg", num_classes=11, in_channels=1, width=0.5),
+                       (1, 64, 64), None),
+    "ch11 encoder VGG": (lambda: build("encoder-classifier", encoder="vgg"), (1, 32, 32), None),
     "ch12 SmallCNN": (lambda: transfer.SmallCNN(num_classes=5), (1, 28, 28),
                       augment.default_augmentation()),
     "ch12 ResNet-18": (lambda: transfer.resnet18_transfer(5, train_last_block=True)[0], (1, 28, 28),
                        augment.default_augmentation()),
     **{f"ch10 {kind}": (lambda kind=kind: vae.build(kind), (1, 28, 28), None) for kind in vae.MODELS},
 }
+
+
+# chapter 11's networks train in channels_last (recipes.fcn, recipes.seg_encoder): so here too
+CHANNELS_LAST = {name for name in NETWORKS if name.startswith("ch11 ")}
 
 
 def scalar(out) -> torch.Tensor:
@@ -59,15 +68,19 @@ def step(name: str) -> None:
     images = torch.randint(0, 256, (16, *shape), dtype=torch.uint8)
     labels = torch.randint(0, 5, (16,))
     x, y = next(iter(data.Batches((images, labels), 16, transform=transform)))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.01)
-    for _ in range(2):
-        out = model(x, y) if name.endswith("cvae") else model(x)
-        loss = scalar(out)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    print("ok", name, flush=True)
+    channels_last = name in CHANNELS_LAST
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with train.memory_format(model, channels_last):
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=0.01)
+        for _ in range(2):
+            out = model(x, y) if name.endswith("cvae") else model(x)
+            loss = scalar(out)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    print("ok", name, "(channels_last)" if channels_last else "", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ CHANGED = {"name": "toy2", "model": "mynet", "model_kw": {"num_classes": 5},
            "batch_size": 7, "warmup_epochs": 0.5, "scheduler": "cosine", "max_grad_norm": 1.0,
            "augment": "hflip", "step": "vae", "step_kw": {"beta": 2.0}, "snapshot_epochs": (0, 1),
            "seed": 3, "init": BASE.replace(name="start"), "init_rename": {"a.": "b."},
-           "init_skip": ("fc.",), "trainable": ("head",)}
+           "init_skip": ("fc.",), "trainable": ("head",), "channels_last": True}
 
 
 def key(recipe, **kw):
@@ -132,12 +132,13 @@ def test_scene_specs_load_compact_scenes_and_key_the_recipe():
 
 
 def test_older_recipes_keep_their_keys_when_fields_are_added():
-    """Fields added later (``init_skip``, ``trainable``) join a key only when set, at every
-    level of ``init``: the checkpoints of recipes that do not use them stay valid."""
+    """Fields added later (``init_skip``, ``trainable``, ``channels_last``) join a key only when
+    set, at every level of ``init``: the checkpoints of recipes that do not use them stay valid."""
     nested = BASE.replace(init=BASE.replace(name="start"))
     for cfg in (BASE.config(), nested.config(), nested.config()["init"]):
-        assert "init_skip" not in cfg and "trainable" not in cfg
+        assert not {"init_skip", "trainable", "channels_last"} & set(cfg)
     assert nested.replace(trainable=("head",)).config()["trainable"] == ["head"]
+    assert nested.replace(channels_last=True).config()["channels_last"] is True
 
 
 def test_class_specs_load_a_label_budget_of_some_classes():

@@ -45,6 +45,52 @@ def test_divergence_raises_a_clear_error(toy_data):
                      progress=False, device="cpu")
 
 
+class FormatSpy(cu.train.ClassifyStep):
+    """The default step, noting whether MyNet's second convolution ran in channels_last."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __call__(self, model, x, y):
+        self.seen.append(model.conv2.weight.is_contiguous(memory_format=torch.channels_last))
+        return super().__call__(model, x, y)
+
+
+def test_channels_last_trains_the_same_network_and_hands_it_back_in_nchw(toy_data):
+    runs = {}
+    for cl in (False, True):
+        torch.manual_seed(0)
+        net, spy = MyNet(num_classes=2), FormatSpy()
+        h = cu.train.fit(net, toy_data, toy_data, epochs=2, lr=0.02, batch_size=32, progress=False,
+                         device="cpu", channels_last=cl, step=spy)
+        assert all(spy.seen) == cl and any(spy.seen) == cl
+        assert all(p.is_contiguous() for p in net.parameters())
+        runs[cl] = (h, net)
+    (h0, net0), (h1, net1) = runs[False], runs[True]
+    # only the order of the sums differs: the same curves and weights to float rounding
+    assert h1.train_loss == pytest.approx(h0.train_loss, rel=1e-4)
+    for p0, p1 in zip(net0.parameters(), net1.parameters()):
+        torch.testing.assert_close(p1, p0, rtol=1e-3, atol=1e-4)
+
+
+def test_channels_last_is_undone_when_training_fails(toy_data):
+    net = MyNet(num_classes=2)
+    with pytest.raises(FloatingPointError):
+        cu.train.fit(net, toy_data, None, epochs=2, optimizer="sgd", lr=1e12, progress=False,
+                     device="cpu", channels_last=True)
+    assert not net.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_channels_last_refuses_the_onednn_trap(toy_data):
+    """A 1x1 stride-2 convolution on fewer than 8 channels crashes in channels_last on AVX2."""
+    from course_utils.models import zoo
+    net = zoo.SmallResNet(widths=(4, 8))
+    with pytest.raises(ValueError, match="1x1 strided convolution with 4 input channels"):
+        cu.train.fit(net, toy_data, None, epochs=1, progress=False, device="cpu", channels_last=True)
+    assert all(p.is_contiguous() for p in net.parameters())
+
+
 def test_unknown_optimizer_is_rejected():
     with pytest.raises(ValueError, match="unknown optimizer 'adamax'"):
         cu.train.make_optimizer("adamax", small_net().parameters(), 0.1)
