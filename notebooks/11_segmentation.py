@@ -568,7 +568,7 @@ cu.results.record("vgg_fcn8_pretrained_minus_scratch_iou",
                   note="no direction is claimed: +0.003 to +0.010 at one thread, -0.009 at two, 0.000 on a GPU")
 cu.results.record("vgg_unet_minus_fcn8_pretrained_iou",
                   ladder.loc["vgg unet, pretrained", "mean IoU"] - ladder.loc["vgg fcn8, pretrained", "mean IoU"],
-                  note="no direction is claimed: -0.008 to +0.096 over five full runs")
+                  note="no direction is claimed: -0.008 to +0.102 over six full runs")
 cu.results.claim("vgg_unet_more_scenes_minus_unet_iou",
                  ladder.loc[big, "mean IoU"] - ladder.loc["vgg unet, pretrained", "mean IoU"],
                  "> 0", None, note="more scenes teach naming")
