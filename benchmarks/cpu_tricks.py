@@ -141,7 +141,7 @@ def main() -> None:
         print(f"| {name} | eager (the book) | {eager:.0f} | 1.00 | {eager_first:.2f} | |")
         for label, kw in TRICKS.items():
             exact = [w for w in args.tricks if w in TRICKS]   # a full name picks that trick alone
-            if exact and label not in exact or args.tricks and not any(w.lower() in label.lower() for w in args.tricks):
+            if (exact and label not in exact) or (args.tricks and not any(w.lower() in label.lower() for w in args.tricks)):
                 continue
             try:
                 rate, first = train_rate(net, args.steps, args.batch_size, **kw)

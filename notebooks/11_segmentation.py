@@ -556,9 +556,8 @@ best = ladder["mean IoU"].idxmax()
 cu.results.record("best_network_mean_iou", ladder.loc[best, "mean IoU"], target=">= 0.70",
                   note=f"the best network on the scenes: {best}")
 # fast: 0.556-0.704 over seeds 0-3, 1 and 2 threads and default kernels; full mode (seeds 0 and 1
-# at one thread in NCHW and in channels_last, seed 0 on the default kernels): 0.893-0.918;
-# 0.169-0.183; 0.162-0.204 and 0.249-0.265 (benchmarks/spread_fast.md; at two threads only one
-# run, kept as rounded values)
+# at one thread in NCHW and in channels_last, seed 0 on the default kernels, seed 0 at two threads
+# in channels_last): 0.893-0.919; 0.169-0.188; 0.160-0.272; 0.249-0.265 (benchmarks/spread_fast.md)
 cu.results.claim("seg_encoder_item_acc", encoder_item_acc, ">= 0.8", ">= 0.4",
                  note="the pretrained encoder names single items")
 cu.results.claim("vgg_fcn16_minus_fcn32_iou", ladder.loc["vgg fcn16", "mean IoU"] - ladder.loc["vgg fcn32", "mean IoU"],
