@@ -138,7 +138,7 @@ def test_train_or_load_mnist_caches(tmp_path, monkeypatch):
     data = TensorData((torch.rand(40, 1, 28, 28, generator=g) * 255).to(torch.uint8),
                       torch.arange(40) % 10, [str(i) for i in range(10)], "mnist", "train", {})
     cfg = recipes.zoo("resnet", fast=True, train_size=40, test_size=40, epochs=1,
-                      model_kw={"widths": [4, 8]})
+                      model_kw={"widths": [8, 8]})
     model, h = recipes.train_or_load(cfg, data, data, progress=False)
     assert len(list(tmp_path.glob("ch02-resnet-*.pt"))) == 1 and h.epoch == [1]
     again, h2 = recipes.train_or_load(cfg, data, data, progress=False)
@@ -146,3 +146,7 @@ def test_train_or_load_mnist_caches(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="asks for 41 train images"):
         recipes.train_or_load(cfg.with_data(train_size=41), data, data, progress=False)
+    # the recipe trains in channels_last: a 1x1 stride-2 shortcut on 4 channels is refused, not run
+    with pytest.raises(ValueError, match="channels_last=False"):
+        recipes.train_or_load(cfg.replace(model_kw={"widths": [4, 8]}), data, data, progress=False)
+    assert len(list(tmp_path.glob("ch02-resnet-*.pt"))) == 1
