@@ -280,13 +280,15 @@ def fashion_setup(fast: bool, epochs: int | None = None, batch_size: int | None 
 def fashion(model: str, fast: bool, seed: int = 0, epochs: int | None = None, lr: float = 3e-2,
             momentum: float = 0.9, batch_size: int | None = None) -> Recipe:
     """Chapter 1's recipe for ``"lenet5"`` or ``"mynet"`` on Fashion-MNIST: SGD + momentum,
-    learning rate decayed to zero along a cosine (chapters 1, 3, 4)."""
+    learning rate decayed to zero along a cosine (chapters 1, 3, 4). MyNet trains in
+    channels_last (1.23 times faster on one core); LeNet-5 gains too little to (1.07)."""
     setup = fashion_setup(fast, epochs, batch_size)
     return Recipe(f"ch01-{model}", model,
                   data={"dataset": "fashion-mnist", "train_size": setup["train_size"],
                         "test_size": setup["test_size"], "seed": seed},
                   epochs=setup["epochs"], optimizer="momentum", lr=lr, momentum=momentum,
-                  batch_size=setup["batch_size"], scheduler="cosine", seed=seed)
+                  batch_size=setup["batch_size"], scheduler="cosine", seed=seed,
+                  channels_last=model == "mynet")
 
 
 FASHION_MODELS = {"LeNet-5": "lenet5", "MyNet": "mynet"}

@@ -378,9 +378,12 @@ print(f"best-separating layer in 2-D: {best['network']} {best['layer']} "
 # mix most classes in their first two components, the fully connected layer less so, and in
 # the logits the garments lie in distinct regions, with the upper-body garments (T-shirt,
 # pullover, coat, shirt) still overlapping as in [chapter 1](01_lenet_fashion.ipynb)'s
-# confusion matrix. The table
-# gives the numbers; the deepest layer has the highest 10-NN accuracy for both networks,
-# asserted at the end of the chapter.
+# confusion matrix. The table gives the numbers. For LeNet-5 the logits have the highest
+# 10-NN accuracy, well ahead of the convolutional block (asserted at the end of the chapter).
+# MyNet's ranking moves from run to run: over six full runs (two seeds, one and two threads,
+# both kernel families, two memory formats) both of its fully connected layers beat its
+# convolutional block, but its logits led that block by anywhere from 0.01 to 0.16, and in some
+# runs fc1 beat the logits (`benchmarks/spread_fast.md`).
 #
 # The same projection with the images themselves as markers, for the best-separating layer:
 
@@ -444,8 +447,9 @@ clusters_table.round(3)
 #   above, asserted below).
 # - On raw pixels the variance is concentrated: a few dozen components keep most of it, and
 #   50 components reconstruct a recognisable garment.
-# - Deeper layers separate the classes better in a 2-D PCA view, for both LeNet-5 and MyNet;
-#   the logits score the highest 10-NN accuracy.
+# - Deeper layers separate the classes better in a 2-D PCA view: clearly for LeNet-5, whose
+#   logits score the highest 10-NN accuracy, and less reliably for MyNet, whose order of fc1
+#   and logits changes from run to run.
 # - k-means on three principal components of LeNet-5's fc1 features recovers the classes
 #   better than on two; for MyNet the third component does not reliably help.
 
@@ -458,7 +462,11 @@ for _, r in separation.iterrows():
     cu.results.record(f"knn2d_{r['network']}_{r['layer'].split()[0]}", r["10-NN accuracy (2-D)"])
 for net in layers:
     s = separation[separation.network == net].set_index("layer")["10-NN accuracy (2-D)"]
-    cu.results.claim(f"{net}_logits_minus_conv_knn2d", s.iloc[2] - s.iloc[0], "> 0.05", "> 0")
+    if net == "MyNet" and not fast:   # full mode: 0.013 to 0.159 over six runs (benchmarks/spread_fast.md)
+        cu.results.record(f"{net}_logits_minus_conv_knn2d", s.iloc[2] - s.iloc[0],
+                          note="not asserted in full mode: 0.013 to 0.159 over six runs")
+    else:
+        cu.results.claim(f"{net}_logits_minus_conv_knn2d", s.iloc[2] - s.iloc[0], "> 0.05", "> 0")
 for (net, dims), r in cluster_rows.items():
     cu.results.record(f"kmeans_{net}_{dims}_purity", r["purity"])
     cu.results.record(f"kmeans_{net}_{dims}_ari", r["ARI"])

@@ -50,9 +50,11 @@ NETWORKS = {
 }
 
 
-# chapter 2's and 11's networks train in channels_last (recipes.zoo, recipes.fcn,
-# recipes.seg_encoder): so here too; ResNet(4, 8), the trap itself, is guarded in NCHW only
-CHANNELS_LAST = {name for name in NETWORKS if name.startswith(("ch02 ", "ch11 "))} - {"ch02 ResNet(4, 8)"}
+# chapter 1's MyNet and chapter 2's and 11's networks train in channels_last (recipes.fashion,
+# recipes.zoo, recipes.fcn, recipes.seg_encoder): so here too; ResNet(4, 8), the trap itself,
+# is guarded in NCHW only
+CHANNELS_LAST = ({name for name in NETWORKS if name.startswith(("ch02 ", "ch11 "))} - {"ch02 ResNet(4, 8)"}
+                 | {"ch01 MyNet"})
 
 
 def scalar(out) -> torch.Tensor:
