@@ -7,7 +7,7 @@ recipe from :mod:`course_utils.cache`, or builds the model, trains it with
 :func:`course_utils.train.fit` and saves it. The chapters' recipes follow: chapter 1's
 Fashion-MNIST networks (also used by chapters 3 and 4), chapter 2's zoo (chapter 7 fetches its
 VGG net), chapter 5's reference network (chapter 6 opens it up), chapter 7's recurrent nets,
-the localisers of chapters 8-10, the autoencoders of chapter 10, the FCNs of chapter 11 and
+the localisers of chapters 8 and 9, the autoencoders of chapter 10, the FCNs of chapter 11 and
 the source, remedies and transfers of chapter 12.
 """
 from __future__ import annotations
@@ -377,10 +377,11 @@ def cifar(train, fast: bool, seed: int = 0, epochs: int | None = None, optimizer
 
 # --------------------------------------------------------------------------- chapters 8-10
 def localizer(arch: str = "gapnet", fast: bool | None = None, seed: int = 0) -> Recipe:
-    """A localiser (chapters 8-10): fast mode trains on 2,000 single-item canvases for 3
+    """A localiser (chapters 8 and 9): fast mode trains on 2,000 single-item canvases for 3
     epochs (300 to test), full mode on 12,000 for 6 epochs; Adam with a half-epoch warm-up and
-    a cosine decay, which ends training on a stable model. Weights are kept after every epoch
-    (epoch 0 = initialisation) for Grad-CAM across training."""
+    a cosine decay, which ends training on a stable model, in channels_last (GAPResNet 1.5 and
+    GAPNet 1.13 times faster per step at one thread). Weights are kept after every epoch (epoch
+    0 = initialisation) for Grad-CAM across training."""
     if arch not in models.localizer.ARCHS:
         raise ValueError(f"arch must be one of {sorted(models.localizer.ARCHS)}, got {arch!r}")
     fast = config.is_fast() if fast is None else fast
@@ -389,7 +390,8 @@ def localizer(arch: str = "gapnet", fast: bool | None = None, seed: int = 0) -> 
                   data={"dataset": "fashion-mnist", "canvas": models.localizer.CANVAS,
                         "train_size": train_size, "test_size": test_size, "seed": seed},
                   epochs=epochs, optimizer="adam", lr=2e-3, batch_size=64, warmup_epochs=0.5,
-                  scheduler="cosine", snapshot_epochs=tuple(range(epochs + 1)), seed=seed)
+                  scheduler="cosine", snapshot_epochs=tuple(range(epochs + 1)), seed=seed,
+                  channels_last=True)
 
 
 def vae(name: str, kind: str, arch: Mapping | None = None, epochs: int = 10, lr: float = 1e-3,
@@ -451,11 +453,12 @@ def transfer_source(dataset: str, classes, per_class: int, epochs: int, lr: floa
                     seed: int = 0, **load_kw) -> Recipe:
     """Chapter 12's source network: a :class:`~course_utils.models.transfer.SmallCNN` trained
     with Adam in batches of 64 on ``per_class`` labelled images of each of ``classes``
-    (``load_kw``: ``grey``/``size`` for photos)."""
+    (``load_kw``: ``grey``/``size`` for photos), in channels_last (1.15 times faster per step at
+    one thread), like every SmallCNN of :func:`transfer`."""
     return Recipe("ch12-source", "smallcnn", model_kw={"num_classes": len(classes)},
                   data={"dataset": dataset, "classes": [int(c) for c in classes], "per_class": per_class,
                         "seed": seed, **load_kw},
-                  epochs=epochs, optimizer="adam", lr=lr, batch_size=64, seed=seed)
+                  epochs=epochs, optimizer="adam", lr=lr, batch_size=64, seed=seed, channels_last=True)
 
 
 def transfer(variant: str, source: Recipe, num_classes: int, epochs: int, batch_size: int,
@@ -468,7 +471,7 @@ def transfer(variant: str, source: Recipe, num_classes: int, epochs: int, batch_
         raise ValueError(f"unknown variant {variant!r}; expected one of {list(TRANSFER_VARIANTS)}")
     base = Recipe(f"ch12-{variant.replace(' ', '_')}", "smallcnn", model_kw={"num_classes": num_classes},
                   epochs=epochs, optimizer="adam", lr=lr, batch_size=batch_size,
-                  snapshot_epochs=tuple(snapshot_epochs), seed=seed)
+                  snapshot_epochs=tuple(snapshot_epochs), seed=seed, channels_last=True)
     if variant == "dropout + BatchNorm":
         return base.replace(model_kw={"num_classes": num_classes, "batchnorm": True, "dropout": 0.3})
     if variant == "augmentation":

@@ -9,7 +9,6 @@ into ``History.train_<name>`` and the evaluation into ``History.test_<name>``.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import math
 import time
@@ -211,6 +210,11 @@ def memory_format(model: nn.Module, channels_last: bool = True):
         model.to(memory_format=torch.contiguous_format)
 
 
+def _weights(model: nn.Module) -> dict:
+    """A CPU copy of ``model``'s weights in the default memory format, whatever it trains in."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
 @timed("training")
 def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batches | None = None,
         epochs: int = 10, optimizer: str | torch.optim.Optimizer = "momentum", lr: float = 1e-2,
@@ -268,7 +272,7 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
             raise ValueError(f"scheduler must be None or 'cosine', got {scheduler!r}")
         history = History()
         if 0 in snapshot_epochs:
-            history.snapshots[0] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+            history.snapshots[0] = _weights(model)
         t = 0   # optimisation steps so far
         bar = tqdm(range(1, epochs + 1), desc=desc or type(model).__name__, disable=not progress,
                    leave=False, unit="epoch")
@@ -311,7 +315,7 @@ def fit(model: nn.Module, train: TensorData | Batches, test: TensorData | Batche
                 for k, v in step_fn.evaluate(model, test, device).items():
                     history.append(f"test_{k}", v)
             if epoch in snapshot_epochs:
-                history.snapshots[epoch] = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+                history.snapshots[epoch] = _weights(model)
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
                             acc=f"{history.test_acc[-1]:.3f}" if history.test_acc else "-")
     model.eval()

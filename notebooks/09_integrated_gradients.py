@@ -787,14 +787,17 @@ cu.results.claim("ig_left_rule_gap_over_gauss_legendre_64",
                  gap_table.loc["riemann_left", 64] / max(gl64, 1e-12), ">= 1", ">= 1")
 # sanity checks; fast mode, seeds 0-4 (1 and 2 threads, ATEN_CPU_CAPABILITY=default):
 # Grad-CAM -0.08..0.38, |IG signed| 0.01..0.13, guided backprop 0.68..0.78, minus gradient
-# 0.21..0.65, shuffled-label accuracy 0.08..0.12; full mode (seed 0): -0.11, 0.03, 0.66, 0.28, 0.07
+# 0.21..0.65, shuffled-label accuracy 0.08..0.12; full mode (seed 0, NCHW): -0.11, 0.03, 0.66, 0.28,
+# 0.07; full mode with the localisers in channels_last (seeds 0-2 at one thread, seed 0 on the
+# default kernels and at two threads): 0.00..0.20, 0.03..0.08, 0.56..0.70, 0.18..0.28, 0.06..0.17,
+# so guided backprop's full-mode bound sits at 0.5, below its lowest run (0.557)
 full_cascade, head_only = cascade_sim[-1], cascade_sim[0]
 cu.results.claim("sanity_gradcam_spearman_abs_full_cascade", full_cascade["Grad-CAM"]["spearman_abs"],
                  "<= 0.6", "<= 0.6")
 cu.results.claim("sanity_ig_signed_spearman_full_cascade_abs", abs(full_cascade["Integrated Gradients"]["spearman"]),
                  "<= 0.35", "<= 0.35")
 cu.results.claim("sanity_guided_backprop_spearman_abs_head_randomised",
-                 head_only["guided backprop"]["spearman_abs"], ">= 0.55", ">= 0.55")
+                 head_only["guided backprop"]["spearman_abs"], ">= 0.5", ">= 0.55")
 cu.results.claim("sanity_guided_backprop_minus_gradient_head_randomised",
                  head_only["guided backprop"]["spearman_abs"] - head_only["gradient"]["spearman_abs"],
                  ">= 0.05", ">= 0.05")

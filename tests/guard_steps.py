@@ -54,7 +54,7 @@ NETWORKS = {
 # recipes.zoo, recipes.fcn, recipes.seg_encoder): so here too; ResNet(4, 8), the trap itself,
 # is guarded in NCHW only
 CHANNELS_LAST = ({name for name in NETWORKS if name.startswith(("ch02 ", "ch11 "))} - {"ch02 ResNet(4, 8)"}
-                 | {"ch01 MyNet"})
+                 | {"ch01 MyNet", "ch08 GAPNet", "ch08 GAPResNet", "ch12 SmallCNN"})
 
 
 def scalar(out) -> torch.Tensor:

@@ -5,7 +5,7 @@ Trained on single Fashion-MNIST items pasted at a random place on a larger black
 a network has to recognise an item wherever it is; because the head only sees the spatial
 average of the last feature maps, the class evidence stays tied to where it was found, which
 is what Grad-CAM reads back. :func:`course_utils.recipes.localizer` is the one shared recipe,
-so chapters 8, 9 and 10 get the very same network.
+so chapters 8 and 9 get the very same network.
 """
 from __future__ import annotations
 
