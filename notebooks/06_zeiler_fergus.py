@@ -175,10 +175,9 @@ print(f"conv2 map {conv2_unit}: mean activation {a_start:.3f} on the flat start,
 # the CPU's generic kernels, AVX2 and AVX-512 CPUs, three seeds), and the tolerances sit more
 # than 100 times above that. Over longer runs two float32 computations of the same ascent can
 # part: on one trained network, seed 0 stayed within $4 \times 10^{-7}$ for 80 steps and then
-# drifted to 0.03 per pixel by step 120, while seeds 1 and 2 stayed within round-off. The
-# ascent amplifies a round-off difference once it reaches a point where a small change in the
-# image changes the path (a pixel at the clip, a unit at zero), so only the first steps are
-# compared. No trusted library implements this ascent, so the package is the only comparison.
+# drifted to 0.03 per pixel by step 120, while seeds 1 and 2 stayed within round-off: the
+# ascent can amplify a round-off difference, so only the first steps are compared. No
+# trusted library implements this ascent, so the package is the only comparison.
 
 # %%
 res_pkg = maximize(model, [conv2_unit], layer="act2", steps=check_steps, lr=lr,
