@@ -222,13 +222,13 @@ def cell_timeout() -> int:
 NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
 # seconds per chapter, only used to start the longest work first when no earlier run in this
 # results folder says better: fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04);
-# full mode at one thread, two at a time on an empty model cache (chapters 1-9 in the .ci/run of
-# b5958f8, 2026-12-06; 10 and 12 in one run of the three, 11 in channels_last; the README's table)
+# full mode at one thread, two at a time on an empty model cache (one make book on a fresh clone,
+# 2026-12-06, 2 cores of a Zen 3; the README's table)
 TYPICAL_SECONDS = {
     "fast": {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
              "08": 48, "09": 38, "10": 42, "11": 19, "12": 24},
-    "full": {"01": 1001, "02": 1035, "03": 72, "04": 170, "05": 536, "06": 97, "07": 910,
-             "08": 599, "09": 308, "10": 1041, "11": 3082, "12": 871},
+    "full": {"01": 1409, "02": 1327, "03": 74, "04": 279, "05": 733, "06": 137, "07": 1149,
+             "08": 699, "09": 434, "10": 1458, "11": 4298, "12": 1087},
 }
 
 
