@@ -412,10 +412,12 @@ def vae(name: str, kind: str, arch: Mapping | None = None, epochs: int = 10, lr:
 # --------------------------------------------------------------------------- chapter 11
 def fcn(encoder: str, head: str, train, epochs: int, lr: float = 2e-3, batch_size: int = 32,
         seed: int = 0, optimizer: str = "adam", scheduler: str | None = "cosine",
-        init: Recipe | str | None = None, data: Mapping | None = None, **net_kw) -> Recipe:
+        warmup_epochs: float = 0, init: Recipe | str | None = None, data: Mapping | None = None,
+        **net_kw) -> Recipe:
     """A segmentation network of chapter 11 on label-map data passed to :func:`train_or_load`:
     ``head`` ``"fcn32"``, ``"fcn16"``, ``"fcn8"`` or ``"unet"`` on ``encoder``; per-pixel
-    cross-entropy, Adam with a cosine decay by default, trained in channels_last (1.07-1.54 times
+    cross-entropy, Adam with a cosine decay (after ``warmup_epochs`` of linear warm-up) by
+    default, trained in channels_last (1.07-1.54 times
     faster for these networks, ``benchmarks/cpu_tricks.py``). ``init``: a recipe whose encoder starts
     this one (:func:`seg_encoder`), or ``"imagenet:vgg16"`` with ``encoder="vgg16"`` for
     torchvision's ImageNet VGG-16 (renamed onto the encoder's stages). ``data``: a data spec
@@ -427,7 +429,8 @@ def fcn(encoder: str, head: str, train, epochs: int, lr: float = 2e-3, batch_siz
                   model_kw={"encoder": encoder, **kw, "num_classes": len(train.classes),
                             "in_channels": train.images.shape[1], **net_kw},
                   data=data, epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size,
-                  scheduler=scheduler, seed=seed, init=init, init_rename=rename, channels_last=True)
+                  warmup_epochs=warmup_epochs, scheduler=scheduler, seed=seed, init=init,
+                  init_rename=rename, channels_last=True)
 
 
 def seg_encoder(encoder: str, fast: bool | None = None, seed: int = 0) -> Recipe:
