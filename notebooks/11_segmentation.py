@@ -540,9 +540,9 @@ plt.tight_layout()
 #
 # More scenes are what teach that task. The last bar is the same pretrained U-Net trained on
 # 120,000 scenes, each seen once: in full mode it names about 81 % of the items right (52 to
-# 68 % on 2,000 scenes) and reaches a mean IoU of about 0.71, past the 0.70 goal (0.706 and
-# 0.708 at seed 0 on torch's two kernel families; 200,000 scenes in batches of 32 gave 0.703 to
-# 0.715 over the same five runs as above), far ahead of FCN-8: once the scenes teach naming,
+# 68 % on 2,000 scenes) and reaches a mean IoU of about 0.71, past the 0.70 goal (0.706 to
+# 0.708 over three runs: seeds 0 and 1, and seed 0 on torch's other kernel family; 200,000
+# scenes in batches of 32 gave 0.703 to 0.715 over the five runs above), far ahead of FCN-8: once the scenes teach naming,
 # the finer outputs pay. It is by far the chapter's most expensive network: five times the
 # scene passes of the others, about 24 minutes of training on one CPU core (the table's last
 # column). Its names on the true outlines would give about 0.77, so naming is still the larger
@@ -567,8 +567,8 @@ cu.results.record("best_network_mean_iou", ladder.loc[best, "mean IoU"], target=
 # fast: 0.556-0.704 over seeds 0-3, 1 and 2 threads and default kernels; full mode (seeds 0 and 1
 # at one thread in NCHW and in channels_last, seed 0 on the default kernels, seed 0 at two threads
 # in channels_last): 0.893-0.919; 0.169-0.188; 0.160-0.272; 0.249-0.265, the last two with the last
-# U-Net on 200,000 scenes in batches of 32; on 120,000 in batches of 8 (seed 0 on both kernel
-# families): 0.163-0.165; 0.248-0.250 (benchmarks/spread_fast.md)
+# U-Net on 200,000 scenes in batches of 32; on 120,000 in batches of 8 (seeds 0 and 1, seed 0 on
+# the default kernels): 0.163-0.168; 0.245-0.250 (benchmarks/spread_fast.md)
 cu.results.claim("seg_encoder_item_acc", encoder_item_acc, ">= 0.8", ">= 0.4",
                  note="the pretrained encoder names single items")
 cu.results.claim("vgg_fcn16_minus_fcn32_iou", ladder.loc["vgg fcn16", "mean IoU"] - ladder.loc["vgg fcn32", "mean IoU"],
