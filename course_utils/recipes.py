@@ -417,10 +417,10 @@ def fcn(encoder: str, head: str, train, epochs: int, lr: float = 2e-3, batch_siz
     """A segmentation network of chapter 11 on label-map data passed to :func:`train_or_load`:
     ``head`` ``"fcn32"``, ``"fcn16"``, ``"fcn8"`` or ``"unet"`` on ``encoder``; per-pixel
     cross-entropy, Adam with a cosine decay (after ``warmup_epochs`` of linear warm-up) by
-    default, trained in channels_last (1.07-1.54 times
-    faster for these networks, ``benchmarks/cpu_tricks.py``). ``init``: a recipe whose encoder starts
-    this one (:func:`seg_encoder`), or ``"imagenet:vgg16"`` with ``encoder="vgg16"`` for
-    torchvision's ImageNet VGG-16 (renamed onto the encoder's stages). ``data``: a data spec
+    default, trained in channels_last (1.07-1.54 times faster for these networks,
+    ``benchmarks/cpu_tricks.py``). ``init``: a recipe whose encoder starts this one
+    (:func:`seg_encoder`), or ``"imagenet:vgg16"`` with ``encoder="vgg16"`` for torchvision's
+    ImageNet VGG-16 (renamed onto the encoder's stages). ``data``: a data spec
     (``{"kind": "scenes", ...}``, :func:`load_data`) instead of data passed in; ``train`` then
     only gives the classes and channels."""
     model, kw = ("unet", {}) if head == "unet" else ("fcn", {"head": head})

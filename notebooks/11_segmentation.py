@@ -542,10 +542,10 @@ plt.tight_layout()
 # 120,000 scenes, each seen once: in full mode it names about 81 % of the items right (52 to
 # 68 % on 2,000 scenes) and reaches a mean IoU of about 0.71, past the 0.70 goal (0.706 to
 # 0.708 over three runs: seeds 0 and 1, and seed 0 on torch's other kernel family; 200,000
-# scenes in batches of 32 gave 0.703 to 0.715 over the five runs above), far ahead of FCN-8: once the scenes teach naming,
-# the finer outputs pay. It is by far the chapter's most expensive network: five times the
-# scene passes of the others, about 24 minutes of training on one CPU core (the table's last
-# column). Its names on the true outlines would give about 0.77, so naming is still the larger
+# scenes in batches of 32 gave 0.703 to 0.715 over the five runs above), far ahead of FCN-8:
+# once the scenes teach naming, the finer outputs pay. It is by far the chapter's most
+# expensive network: five times the scene passes of the others, about 24 minutes of training
+# on one CPU core (the table's last column). Its names on the true outlines would give about 0.77, so naming is still the larger
 # loss, and drawing the smaller one. How the mean IoU grows with the number of scenes was
 # measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
 #
@@ -754,9 +754,9 @@ table.set_index(["encoder", "head"])[["mean IoU"]].round(3).T
 #    whole scene. What mean IoU do the true class shares allow then, and why is it not zero?
 # 6. **Scenes or passes?** Set `n_more = 24000`, `more_batch_size = 32` and `more_lr = 2e-3`
 #    (full mode): the last U-Net then trains in the batches and at the learning rate of the
-#    networks before it (only its short warm-up differs) and does as many scene passes (2,000 scenes × 12 epochs), but never
-#    sees a scene twice. Before running: will it beat the U-Net that saw the same 2,000 scenes
-#    twelve times?
+#    networks before it (only its short warm-up differs) and does as many scene passes (2,000
+#    scenes × 12 epochs), but never sees a scene twice. Before running: will it beat the U-Net
+#    that saw the same 2,000 scenes twelve times?
 
 # %% [markdown]
 # ```{dropdown} Answer to exercise 1
