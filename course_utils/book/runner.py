@@ -222,15 +222,13 @@ def cell_timeout() -> int:
 NEEDS = {"03": ("01",), "04": ("01",), "06": ("05",), "07": ("02",), "09": ("08",)}
 # seconds per chapter, only used to start the longest work first when no earlier run in this
 # results folder says better: fast mode on 2 cores, two at a time (a fresh clone, 2026-12-04);
-# full mode at one thread, two at a time on an empty model cache (one make book on a fresh clone,
-# 2026-12-06, 2 cores of a Zen 3; the README's table), chapter 11 less the 686 s its last U-Net
-# saved on 120,000 scenes in batches of 8 (1,445 s against 2,131 s, same CPU), chapter 7 less the
-# 361 s its networks save in 10 epochs instead of 16 (10/16 of their 964 s)
+# full mode at one thread, two at a time on an empty model cache (one make book on a fresh clone
+# of 9c9e8ec, 2026-12-07, 2 cores of a Zen 3; the README's table)
 TYPICAL_SECONDS = {
     "fast": {"01": 24, "02": 23, "03": 12, "04": 23, "05": 20, "06": 22, "07": 17,
              "08": 48, "09": 38, "10": 42, "11": 19, "12": 24},
-    "full": {"01": 1409, "02": 1327, "03": 74, "04": 279, "05": 733, "06": 137, "07": 788,
-             "08": 699, "09": 434, "10": 1458, "11": 3612, "12": 1087},
+    "full": {"01": 1584, "02": 1673, "03": 104, "04": 304, "05": 965, "06": 191, "07": 917,
+             "08": 846, "09": 462, "10": 1799, "11": 4340, "12": 1448},
 }
 
 
