@@ -1,5 +1,5 @@
-"""Where a chapter's time goes: seconds spent in each phase (data, training, attribution,
-embedding, plotting), summed over the process (chapter 1).
+"""Where a chapter's time goes: seconds spent in each phase (data, training, evaluation,
+attribution, embedding, plotting), summed over the process (chapter 1).
 
 The package's entry points are wrapped with :func:`timed`; a phase called inside another
 (the data a recipe loads before training) counts for the outer one, so the phases never
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-PHASES = ("data", "training", "attribution", "embedding", "plotting")
+PHASES = ("data", "training", "evaluation", "attribution", "embedding", "plotting")
 _totals = dict.fromkeys(PHASES, 0.0)
 _open: list[str] = []
 

@@ -139,6 +139,7 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
     return min(1.0, (step + 1) / warmup_steps)
 
 
+@timed("evaluation")   # inside fit it counts as training
 @torch.no_grad()
 def evaluate(model: nn.Module, data, batch_size: int = 64, device=None,
              loss_fn: Callable = F.cross_entropy) -> tuple[float, float]:
@@ -159,6 +160,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 64, device=None,
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
+@timed("evaluation")
 @torch.no_grad()
 def predict(model: nn.Module, data, batch_size: int = 64, device=None) -> torch.Tensor:
     """Logits of ``model`` for every example of ``data``, on the CPU (chapter 1)."""

@@ -68,8 +68,8 @@ def status_page() -> str:
     total = sum(r["seconds"] for r in runs.values())
     return ("# Execution status\n\nEvery chapter of this book was executed by the batch runner "
             "(`python -m course_utils run`) before the book was built; this page lists each "
-            "notebook's last run, with the seconds it spent loading data, training, computing "
-            "attributions, embedding and plotting (the rest is the chapter's own code and the "
+            "notebook's last run, with the seconds it spent loading data, training, evaluating "
+            "trained networks, computing attributions, embedding and plotting (the rest is the chapter's own code and the "
             f"kernel's start).\n\n{body}\n\nTotal execution time: {total:.0f} s.\n")
 
 

@@ -220,6 +220,23 @@ def test_phase_timers_count_the_outer_phase_only():
     with pytest.raises(ValueError, match="unknown phase"):
         with timing.phase("thinking"):
             pass
+
+
+def test_evaluation_outside_fit_is_its_own_phase_and_inside_fit_is_training():
+    import torch
+
+    from course_utils import timing, train
+    from course_utils.data import TensorData
+
+    torch.manual_seed(0)
+    data = TensorData(torch.rand(64, 1, 8, 8), torch.randint(0, 2, (64,)), ["a", "b"], "toy", "train")
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    timing.reset()
+    train.fit(net, data, data, epochs=2, progress=False, device="cpu")
+    assert timing._totals["evaluation"] == 0.0 and timing._totals["training"] > 0.0
+    train.evaluate(net, data)
+    train.predict(net, data)
+    assert timing._totals["evaluation"] > 0.0
     timing.reset()
     assert sum(timing.totals().values()) == 0.0
 
@@ -336,7 +353,7 @@ def test_the_runner_takes_phases_and_hardware_from_this_runs_record_and_never_im
 
     status, hardware, phases, torch_in_runner = run_once()
     assert status == "pass" and hardware.startswith(("CPU: ", "GPU: ")) and not torch_in_runner
-    assert phases == sorted(["data", "training", "attribution", "embedding", "plotting"])
+    assert phases == sorted(["data", "training", "evaluation", "attribution", "embedding", "plotting"])
     # the next run fails before its record starts: the last run's record is not taken for this one
     nb = nbformat.read(tiny / "96_tiny.ipynb", as_version=4)
     nb.cells.insert(1, nbformat.v4.new_code_cell("raise RuntimeError('stop before begin')"))
