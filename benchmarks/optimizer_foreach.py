@@ -3,7 +3,7 @@ networks with their own recipes, side by side in one run.
 
 For each optimizer rule and network, one process per condition (threads, and torch's default
 kernels through ``ATEN_CPU_CAPABILITY=default``, which must be set before torch starts) trains
-one epoch through ``train.fit`` both ways, twice each, alternating, from the same seed. It
+one epoch through ``recipes.train_by`` (``train.fit``) both ways, twice each, alternating, from the same seed. It
 prints the faster of the two seconds of each way (the sum of the epoch's steps, as ``fit``
 records it), their ratio, and whether the two ways end with the same weights to the last bit.
 ``train.make_optimizer`` turns ``foreach`` on for the rules where this table shows a gain.
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# network -> (recipe maker, dataset); each runs with its chapter's batch size and schedule
+# each network trains by its chapter's recipe (batch size, schedule, augmentation, memory format)
 NETWORKS = ("cifar-lenet", "mynet", "vgg", "gapnet")
 RULES = ("adam", "adamw", "adagrad", "rmsprop", "sgd", "momentum", "nesterov")
 LR = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3, "sgd": 1e-2, "momentum": 1e-2,
@@ -50,7 +50,7 @@ def recipe(network: str, rule: str, images: int):
         train, _ = recipes.canvas_data(dict(r.data, train_size=images), "train")
     else:
         raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
-    return r.replace(optimizer=rule, lr=LR[rule], epochs=1, data=None), train
+    return r.replace(optimizer=rule, lr=LR[rule], epochs=1, data=None, seed=0, snapshot_epochs=()), train
 
 
 def measure(network: str, rule: str, images: int) -> dict:
@@ -77,10 +77,7 @@ def measure(network: str, rule: str, images: int) -> dict:
             T.make_optimizer = with_foreach(flag)
             torch.manual_seed(0)
             model = recipes.build(r)
-            h = T.fit(model, data, None, epochs=1, optimizer=r.optimizer, lr=r.lr, momentum=r.momentum,
-                      weight_decay=r.weight_decay, batch_size=r.batch_size, warmup_epochs=r.warmup_epochs,
-                      scheduler=r.scheduler, seed=0, progress=False, transform=recipes.augmentation(r.augment),
-                      channels_last=r.channels_last)
+            h = recipes.train_by(r, model, data, progress=False)
             seconds[flag].append(sum(h.seconds))
             weights[flag] = model.state_dict()
     finally:

@@ -226,6 +226,22 @@ def start(recipe: Recipe, progress: bool = True):
     return model
 
 
+def train_by(recipe: Recipe, model, train, test=None, progress: bool = True):
+    """Train ``model`` on ``train`` with every training setting of ``recipe`` (one
+    :func:`~course_utils.train.fit`, no cache); ``test`` is evaluated after each epoch."""
+    kw = dict(recipe.step_kw)
+    if recipe.step != "classify":
+        kw.setdefault("seed", recipe.seed)
+    return fit(model, train, test, epochs=recipe.epochs, optimizer=recipe.optimizer,
+               lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+               batch_size=recipe.batch_size, warmup_epochs=recipe.warmup_epochs,
+               scheduler=recipe.scheduler, max_grad_norm=recipe.max_grad_norm,
+               transform=augmentation(recipe.augment), seed=recipe.seed,
+               snapshot_epochs=tuple(recipe.snapshot_epochs), progress=progress,
+               desc=recipe.name, step=steps.make(recipe.step, **kw),
+               channels_last=recipe.channels_last)
+
+
 @timed("training")
 def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
                   force: bool | None = None, keep_divergence: bool = False):
@@ -247,18 +263,8 @@ def train_or_load(recipe: Recipe, train=None, test=None, progress: bool = True,
         initialise(model, recipe, progress)
         tr = train if train is not None else load_data(recipe.data, "train")
         te = test if test is not None or recipe.data is None else load_data(recipe.data, "test")
-        kw = dict(recipe.step_kw)
-        if recipe.step != "classify":
-            kw.setdefault("seed", recipe.seed)
         try:
-            return fit(model, tr, te, epochs=recipe.epochs, optimizer=recipe.optimizer,
-                       lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-                       batch_size=recipe.batch_size, warmup_epochs=recipe.warmup_epochs,
-                       scheduler=recipe.scheduler, max_grad_norm=recipe.max_grad_norm,
-                       transform=augmentation(recipe.augment), seed=recipe.seed,
-                       snapshot_epochs=tuple(recipe.snapshot_epochs), progress=progress,
-                       desc=recipe.name, step=steps.make(recipe.step, **kw),
-                       channels_last=recipe.channels_last)
+            return train_by(recipe, model, tr, te, progress)
         except FloatingPointError as err:
             if not keep_divergence:
                 raise
