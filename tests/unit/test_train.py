@@ -74,6 +74,26 @@ def test_channels_last_trains_the_same_network_and_hands_it_back_in_nchw(toy_dat
         torch.testing.assert_close(p1, p0, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_per_epoch_test_pass_leaves_training_unchanged(toy_data, channels_last):
+    """Chapter 11 draws its curves on part of the test set and skips them where none is drawn:
+    the weights and training curves must be the same to the last bit either way."""
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.3),
+                             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 2))
+    runs = []
+    for test in (toy_data, toy_data.take(slice(0, 40)), None):
+        model = net()
+        h = cu.train.fit(model, toy_data, test, epochs=2, optimizer="adam", lr=1e-2, batch_size=32,
+                         progress=False, device="cpu", channels_last=channels_last)
+        runs.append((model.state_dict(), h.train_loss, h.train_acc, len(h.test_acc)))
+    assert [r[3] for r in runs] == [2, 2, 0]
+    for state, loss, acc, _ in runs[1:]:
+        assert loss == runs[0][1] and acc == runs[0][2]
+        assert all(torch.equal(state[k], runs[0][0][k]) for k in state)
+
+
 def test_channels_last_is_undone_when_training_fails(toy_data):
     net = MyNet(num_classes=2)
     with pytest.raises(FloatingPointError):
