@@ -284,13 +284,13 @@ assert worst <= fcn_tolerance, (up_checks, fusion_error)
 # format, in which the values of one pixel's channels sit side by side: the CPU's convolution
 # kernels train these networks 1.1 to 1.5 times faster that way (`benchmarks/cpu_tricks.py`), and
 # only the order of the sums changes. {numref}`fig-ch11-curves` shows the per-pixel loss and
-# accuracy of each run. Its test curves are measured after every epoch on a fixed quarter of
-# the test scenes (250 of the 1,000 in full mode), which is enough to show their shape; the
-# scores in the tables below are over all of them. Scoring only has no effect on training, so
-# the networks are the same either way; a pass over all 1,000 scenes after each of the twelve
-# epochs would cost about a fifth of the training time again.
+# accuracy of each run. Its test curves are measured after every epoch on a fixed 250 of the
+# 1,000 test scenes in full mode (all of them in fast mode), enough to show their shape; the
+# tables below score all of them. A test pass does not change training, so the networks are
+# the same either way, and a pass over all 1,000 scenes after each of the twelve epochs would
+# add about a fifth to the training time.
 
-# %% mystnb={"figure": {"caption": "Per-pixel loss and accuracy of the four FCNs (two encoders, two heads) on the training scenes and a quarter of the test scenes.", "name": "fig-ch11-curves"}}
+# %% mystnb={"figure": {"caption": "Per-pixel loss and accuracy of the four FCNs (two encoders, two heads) on the training scenes and on the test scenes kept for the curves (250 of the 1,000 in full mode).", "name": "fig-ch11-curves"}}
 runs = [("vgg", "fcn32"), ("vgg", "fcn8"), ("alexnet", "fcn32"), ("alexnet", "fcn8")]
 curve_test = test.subset(cu.config.pick(None, 250), seed=seed + 1, balanced=False)  # for the curves
 models, histories = {}, {}
