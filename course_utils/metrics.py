@@ -18,6 +18,7 @@ from .data import Batches, TensorData, to_float
 from .data.augment import add_noise
 from .data.scenes import IGNORE
 from .models import vae as V
+from .timing import timed
 
 # --------------------------------------------------------------------------- data
 
@@ -61,6 +62,7 @@ def scores(cm: torch.Tensor) -> dict:
             "class_acc": class_acc.numpy()}
 
 
+@timed("evaluation")
 @torch.no_grad()
 def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:
     """Arg-max label maps (N, H, W) of a segmentation ``model`` for uint8 or float images,
@@ -170,6 +172,7 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     return F.conv2d(images, kernel).flatten(1).var(1)
 
 
+@timed("evaluation")
 @torch.no_grad()
 def evaluate_vae(model: nn.Module, data: TensorData, batch_size: int = 1000, noise: float = 0.0,
                  seed: int = 0, device=None) -> dict:

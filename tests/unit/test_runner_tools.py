@@ -241,6 +241,24 @@ def test_evaluation_outside_fit_is_its_own_phase_and_inside_fit_is_training():
     assert timing._totals["evaluation"] > 0.0
 
 
+def test_segmentation_and_vae_scores_count_as_evaluation():
+    import torch
+
+    from course_utils import metrics, timing
+    from course_utils.data import TensorData
+    from course_utils.models import vae as V
+
+    torch.manual_seed(0)
+    maps = TensorData(torch.rand(8, 1, 8, 8), torch.randint(0, 3, (8, 8, 8)), ["bg", "a", "b"], "toy", "test")
+    timing.reset()
+    metrics.evaluate(torch.nn.Conv2d(1, 3, 1), maps)
+    after_maps = timing._totals["evaluation"]
+    assert after_maps > 0.0
+    digits = TensorData(torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,)), list("0123456789"), "toy", "test")
+    metrics.evaluate_vae(V.FCVAE(latent=2), digits)
+    assert timing._totals["evaluation"] > after_maps
+
+
 def test_kernels_share_the_cores_when_chapters_run_at_once(monkeypatch):
     rn = runner
     monkeypatch.setattr(rn.os, "cpu_count", lambda: 2)
