@@ -307,9 +307,8 @@ cu.plots.image_grid(test.float(wrong),
 # sweep cheap and leaves more room between the settings than the full set, on which the VGG
 # net above is already close to the ceiling. We compare test loss and accuracy with the
 # parameter count. Only the score after the last epoch counts here, so each network trains on
-# the images passed in without a test pass after every epoch (in full mode each pass over the
-# 10,000 test digits costs about a quarter of an epoch of training) and is scored once at the
-# end, in the memory format it trained in, as `fit` would have scored it.
+# the images passed in without a test pass after every epoch and is scored once at the end, in
+# the memory format it trained in, as `fit` would have scored it.
 
 # %%
 sweep_rows = []

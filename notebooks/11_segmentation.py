@@ -287,8 +287,7 @@ assert worst <= fcn_tolerance, (up_checks, fusion_error)
 # accuracy of each run. Its test curves are measured after every epoch on a fixed 250 of the
 # 1,000 test scenes in full mode (all of them in fast mode), enough to show their shape; the
 # tables below score all of them. A test pass does not change training, so the networks are
-# the same either way, and a pass over all 1,000 scenes after each of the twelve epochs would
-# add about a fifth to the training time.
+# the same either way, only cheaper to train.
 
 # %% mystnb={"figure": {"caption": "Per-pixel loss and accuracy of the four FCNs (two encoders, two heads) on the training scenes and on the test scenes kept for the curves (250 of the 1,000 in full mode).", "name": "fig-ch11-curves"}}
 runs = [("vgg", "fcn32"), ("vgg", "fcn8"), ("alexnet", "fcn32"), ("alexnet", "fcn8")]
