@@ -723,8 +723,9 @@ fig.tight_layout()
 # Most of the guided-backprop mass lies outside the square: nearly as much as a map spread
 # evenly over the image would put there, with about their area's share on the digit's strokes
 # (the ratio of the two shares moves around 1 from one training seed to another: 0.87 to 1.23
-# over our full runs, `benchmarks/spread_fast.md`). To rebuild one patch the VAE consults the whole image, because what it
-# decodes from is a 16-number summary of all of it; pixels far from the square matter too.
+# over our full runs, `benchmarks/spread_fast.md`). To rebuild one patch the VAE consults the
+# whole image, because what it decodes from is a 16-number summary of all of it; pixels far
+# from the square matter too.
 # Grad-CAM answers a different question (where is the channel that matters most for the
 # square active?): at the 14×14 layer it also spreads over the image, while at the coarse
 # 7×7 layer, whose cells see large overlapping windows, more of it stays near the square.
