@@ -534,26 +534,27 @@ plt.tight_layout()
 # 0.41; its learned upsampler even draws a little better than the reference's bilinear one).
 # From FCN-8 on, naming (red) is the lower mark: in full mode about 0.57 for FCN-8, against
 # 0.68 for drawing. The U-Net removes the drawing limit altogether (its black mark sits at 1),
-# yet on the chapter's 2,000 scenes it is not reliably better than FCN-8: 0.44 to 0.55 in full
-# mode over five runs (two seeds, both kernel families, both memory formats), against about
-# 0.45, with its names on the true outlines at only 0.50 to 0.61. What holds it back is naming.
+# yet on the chapter's 2,000 scenes it is not reliably better than FCN-8: 0.44 to 0.57 over
+# the full runs (three seeds, both kernel families, both memory formats), against about 0.45,
+# with its names on the true outlines at only 0.50 to 0.63. What holds it back is naming.
 #
-# The pretrained encoder names about 92 % of single items right, yet it does not make FCN-8
-# better on the scenes (about 0.45 with and without it in full mode, a difference that could
-# as well have gone the other way): twelve epochs on 2,000 scenes retrain the whole encoder,
-# and naming partly covered garments among others is a different task from naming one whole
-# item.
+# The pretrained encoder names 89 to 92 % of single items right, yet it does not make FCN-8
+# better on the scenes (about 0.45 with and without it in full mode, a difference of -0.009 to
+# +0.014 over the full runs, which has gone both ways): twelve epochs on 2,000 scenes retrain
+# the whole encoder, and naming partly covered garments among others is a different task from
+# naming one whole item.
 #
 # More scenes are what teach that task. The last bar is the same pretrained U-Net trained on
-# 120,000 scenes, each seen once: in full mode it names about 81 % of the items right (52 to
+# 120,000 scenes, each seen once: in full mode it names 81 to 82 % of the items right (52 to
 # 68 % on 2,000 scenes) and reaches a mean IoU of about 0.71, past the 0.70 goal (0.706 to
-# 0.708 over three runs: seeds 0 and 1, and seed 0 on torch's other kernel family; 200,000
-# scenes in batches of 32 gave 0.703 to 0.715 over the five runs above), far ahead of FCN-8:
-# once the scenes teach naming, the finer outputs pay. It is by far the chapter's most
-# expensive network: five times the scene passes of the others, about 24 minutes of training
-# on one CPU core (the table's last column). Its names on the true outlines would give about 0.77, so naming is still the larger
-# loss, and drawing the smaller one. How the mean IoU grows with the number of scenes was
-# measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
+# 0.719 over six runs: seeds 0, 1 and 2, and seed 0 on torch's other kernel family, on a second
+# CPU and at two threads; 200,000 scenes in batches of 32 gave 0.703 to 0.715 over the five runs
+# above), far ahead of FCN-8: once the scenes teach naming, the finer outputs pay. It is by far
+# the chapter's most expensive network: five times the scene passes of the others, 17 to 25
+# minutes of training on one core of the CPUs measured (the table's last column has this
+# run's seconds). Its names on the true outlines would give about 0.76 to 0.78, so naming is
+# still the larger loss, and drawing the smaller one. How the mean IoU grows with the number
+# of scenes was measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
 #
 # The pictures show what the U-Net's finer outputs change: most of the red seams along the
 # edges are gone, and what remains red is mostly whole items, or large parts of them, with
@@ -572,19 +573,21 @@ cu.results.record("best_network_mean_iou", ladder.loc[best, "mean IoU"], target=
                   note=f"the best network on the scenes: {best}")
 # fast: 0.556-0.704 over seeds 0-3, 1 and 2 threads and default kernels; full mode (seeds 0 and 1
 # at one thread in NCHW and in channels_last, seed 0 on the default kernels, seed 0 at two threads
-# in channels_last): 0.893-0.919; 0.169-0.188; 0.160-0.272; 0.249-0.265, the last two with the last
-# U-Net on 200,000 scenes in batches of 32; on 120,000 in batches of 8 (seeds 0 and 1, seed 0 on
-# the default kernels): 0.163-0.168; 0.245-0.250 (benchmarks/spread_fast.md)
+# in channels_last, and seed 2): 0.893-0.919; 0.169-0.212; 0.160-0.272; 0.249-0.265, the last two
+# with the last U-Net on 200,000 scenes in batches of 32; on 120,000 in batches of 8 (seeds 0 and 1,
+# seed 0 on the default kernels, on an AVX2 CPU; seeds 0 and 2, and seed 0 at two threads, on an
+# AVX-512 CPU): 0.153-0.264; 0.245-0.262 (benchmarks/spread_fast.md)
 cu.results.claim("seg_encoder_item_acc", encoder_item_acc, ">= 0.8", ">= 0.4",
                  note="the pretrained encoder names single items")
 cu.results.claim("vgg_fcn16_minus_fcn32_iou", ladder.loc["vgg fcn16", "mean IoU"] - ladder.loc["vgg fcn32", "mean IoU"],
                  "> 0", None)
 cu.results.record("vgg_fcn8_pretrained_minus_scratch_iou",
                   ladder.loc["vgg fcn8, pretrained", "mean IoU"] - ladder.loc["vgg fcn8", "mean IoU"],
-                  note="no direction is claimed: +0.003 to +0.010 at one thread, -0.009 at two, 0.000 on a GPU")
+                  note="no direction is claimed: -0.001 to +0.014 at one thread, -0.009 and -0.004 at two, "
+                       "0.000 on a GPU")
 cu.results.record("vgg_unet_minus_fcn8_pretrained_iou",
                   ladder.loc["vgg unet, pretrained", "mean IoU"] - ladder.loc["vgg fcn8, pretrained", "mean IoU"],
-                  note="no direction is claimed: -0.008 to +0.102 over six full runs")
+                  note="no direction is claimed: -0.008 to +0.102 over the full runs")
 cu.results.claim("vgg_unet_more_scenes_minus_unet_iou",
                  ladder.loc[big, "mean IoU"] - ladder.loc["vgg unet, pretrained", "mean IoU"],
                  "> 0", None, note="more scenes teach naming")
@@ -711,7 +714,7 @@ else:
 #   larger than the stride). Naming: the VGG FCN-8 names about 60 % of the items right, and those names on
 #   perfect outlines would give about 0.57.
 # - FCN-16 sits between FCN-32 and FCN-8. The U-Net on the pretrained encoder, which decides
-#   at stride 1, is not reliably better than FCN-8 on the same 2,000 scenes (0.44 to 0.55 in
+#   at stride 1, is not reliably better than FCN-8 on the same 2,000 scenes (0.44 to 0.57 in
 #   full mode), and pretraining alone does not lift FCN-8. Naming is then the limit, and more
 #   scenes lift it: trained on 120,000 scenes, each seen once, the same U-Net names about 81 %
 #   of the items right and reaches about 0.71 in full mode, at the price of most of the
