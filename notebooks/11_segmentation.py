@@ -551,8 +551,8 @@ plt.tight_layout()
 # CPU and at two threads; 200,000 scenes in batches of 32 gave 0.703 to 0.715 over the five runs
 # above), far ahead of FCN-8: once the scenes teach naming, the finer outputs pay. It is by far
 # the chapter's most expensive network: five times the scene passes of the others, 17 to 25
-# minutes of training on one core of the CPUs measured (the table's last column has this
-# run's seconds). Its names on the true outlines would give about 0.76 to 0.78, so naming is
+# minutes of training on one core of the CPUs measured, on their native kernels (the table's
+# last column has this run's seconds). Its names on the true outlines would give about 0.76 to 0.78, so naming is
 # still the larger loss, and drawing the smaller one. How the mean IoU grows with the number
 # of scenes was measured in shorter trials (`benchmarks/fcn_scenes_once.py`, README).
 #
